@@ -1,0 +1,1 @@
+"""Loopback test servers (filled in below)."""
