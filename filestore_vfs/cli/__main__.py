@@ -1,0 +1,5 @@
+import sys
+
+from filestore_vfs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""``filestore_vfs.vfs``: the virtual file system (roots, config, rules, ``vfs://``)."""
+
+from ._aio import AsyncFile, AsyncVFS
+from ._archive import ArchiveFile
+from ._default import default_config_path, default_vfs
+from ._errors import (
+    BackendUnavailableError,
+    ConfigError,
+    FileBusyError,
+    InvalidPathError,
+    PathEscapeError,
+    ReadOnlyRootError,
+    UnknownRootError,
+    VFSError,
+)
+from ._fsspec_root import FsspecFile
+from ._local import LocalFile, TempFile
+from ._memory import MemoryFile
+from ._paths import LogicalPath, split_logical
+from ._protocol import VFSFileSystem
+from ._registry import get_root_class, known_root_classes, register_root_class
+from ._root import Root
+from ._vfs import Resolved, VirtualFileSystem
+from ._writer import WriterView
+
+__all__ = [
+    "ArchiveFile",
+    "AsyncFile",
+    "AsyncVFS",
+    "BackendUnavailableError",
+    "ConfigError",
+    "FileBusyError",
+    "FsspecFile",
+    "InvalidPathError",
+    "LocalFile",
+    "LogicalPath",
+    "MemoryFile",
+    "PathEscapeError",
+    "ReadOnlyRootError",
+    "Resolved",
+    "Root",
+    "TempFile",
+    "UnknownRootError",
+    "VFSError",
+    "VFSFileSystem",
+    "VirtualFileSystem",
+    "WriterView",
+    "default_config_path",
+    "default_vfs",
+    "get_root_class",
+    "known_root_classes",
+    "register_root_class",
+    "split_logical",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Root classes with optional dependencies load on first access (``vfs.HttpFile``)."""
+    if name in known_root_classes():
+        return get_root_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

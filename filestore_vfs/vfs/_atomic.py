@@ -1,0 +1,121 @@
+"""File objects that make writes atomic: the data lands in full on close, or not at all."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from typing import IO, Any
+
+__all__ = ["AtomicWriteFile", "AtomicTextFile"]
+
+
+class AtomicWriteFile(io.BufferedIOBase):
+    """A binary writer over a temporary object, committed to its final name on ``close``.
+
+    Leaving a ``with`` block by an exception, calling :meth:`abort`, or dropping the file
+    without closing it discards the temporary object and leaves the old content in place.
+    """
+
+    def __init__(
+        self,
+        raw: IO[bytes],
+        *,
+        name: str,
+        commit: Callable[[], None],
+        discard: Callable[[], None],
+        release: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self._raw = raw
+        self.name = name
+        self.mode = "wb"
+        self._commit = commit
+        self._discard = discard
+        self._release = release
+        self.write = raw.write  # type: ignore[method-assign]  # no wrapper on the hot path
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def flush(self) -> None:
+        if not self._raw.closed:
+            self._raw.flush()
+
+    def close(self) -> None:
+        """Finish the write: the new content replaces the old in one step."""
+        if self.closed:
+            return
+        try:
+            self._raw.close()
+            self._commit()
+        except BaseException:
+            self._discard_quietly()
+            raise
+        finally:
+            self._release()
+            super().close()
+
+    def abort(self) -> None:
+        """Give up the write: the temporary object is removed, the old content stays."""
+        if self.closed:
+            return
+        try:
+            self._raw.close()
+        finally:
+            self._discard_quietly()
+            self._release()
+            super().close()
+
+    def _discard_quietly(self) -> None:
+        try:
+            self._discard()
+        except OSError:
+            pass
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def __del__(self) -> None:
+        if not self.closed:
+            warnings.warn(
+                f"unclosed writer of {self.name} was discarded; close it (or use `with`) "
+                "to keep what was written",
+                ResourceWarning,
+                stacklevel=2,
+            )
+            self.abort()
+
+
+class AtomicTextFile(io.TextIOWrapper):
+    """Text mode over :class:`AtomicWriteFile`, with the same abort-on-exception rule."""
+
+    buffer: AtomicWriteFile  # type: ignore[assignment]
+
+    def abort(self) -> None:
+        self.buffer.abort()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.buffer.abort()
+        else:
+            self.close()
+
+    def __del__(self) -> None:
+        if not self.buffer.closed:
+            self.buffer.__del__()

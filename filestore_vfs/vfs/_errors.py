@@ -1,0 +1,82 @@
+"""The error hierarchy of filestore-vfs.
+
+Every error is a :class:`VFSError` *and* the built-in a caller would catch without knowing
+about us, so ``except KeyError`` or ``except PermissionError`` keeps working::
+
+    VFSError (Exception)
+    ├── UnknownRootError        (KeyError)          a path names a root that is not configured
+    ├── PathEscapeError         (PermissionError)   a path tries to leave its root
+    ├── InvalidPathError        (ValueError)        a path is not a valid logical or writer path
+    ├── ConfigError             (ValueError)        a configuration cannot be used
+    ├── FileBusyError           (BlockingIOError)   another writer holds the path
+    ├── ReadOnlyRootError       (PermissionError)   a write to a root configured read_only
+    └── BackendUnavailableError (ImportError)       the root's optional dependency is missing
+
+Missing files raise the built-in :class:`FileNotFoundError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "BackendUnavailableError",
+    "ConfigError",
+    "FileBusyError",
+    "InvalidPathError",
+    "PathEscapeError",
+    "ReadOnlyRootError",
+    "UnknownRootError",
+    "VFSError",
+]
+
+
+class VFSError(Exception):
+    """Root of every error raised by filestore-vfs."""
+
+
+class UnknownRootError(VFSError, KeyError):
+    """A logical path names a root that this VFS does not configure."""
+
+    def __init__(self, root: str, known: Iterable[str], path: str | None = None) -> None:
+        self.root = root
+        self.path = path
+        self.known = sorted(known)
+        where = f" in {path!r}" if path else ""
+        names = ", ".join(f"/{k}" for k in self.known) or "none"
+        super().__init__(
+            f"unknown root '/{root}'{where}; configured roots: {names}. "
+            "Add it to the VFS config (see `filestore-vfs roots`)."
+        )
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class PathEscapeError(VFSError, PermissionError):
+    """A path tries to leave its root (``..``, ``//``, NUL, backslash, outward symlink)."""
+
+
+class InvalidPathError(VFSError, ValueError):
+    """A path is not a valid logical path (e.g. relative) or cannot be mapped."""
+
+
+class ConfigError(VFSError, ValueError):
+    """A VFS configuration cannot be used; the message says where and what to change."""
+
+
+class FileBusyError(VFSError, BlockingIOError):
+    """Another writer has the same logical path open."""
+
+
+class ReadOnlyRootError(VFSError, PermissionError):
+    """A write, move or delete on a root that is read-only."""
+
+
+class BackendUnavailableError(VFSError, ImportError):
+    """A root class needs an optional dependency that is not installed."""
+
+    def __init__(self, what: str, extra: str, cause: BaseException | None = None) -> None:
+        self.extra = extra
+        detail = f" ({cause})" if cause else ""
+        super().__init__(f"{what} needs `pip install 'filestore-vfs[{extra}]'`{detail}")

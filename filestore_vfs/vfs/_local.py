@@ -1,0 +1,236 @@
+"""Local directories: ``LocalFile`` and ``TempFile``.
+
+Reads return real file objects (``open()`` itself), so a local root costs nothing over plain
+Python I/O. Writes go to a hidden sibling and ``os.replace`` it; ``flock`` on a lock file keeps
+a second writer out, in this process and in others.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from typing import IO, Any
+
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+
+from ._atomic import AtomicWriteFile
+from ._errors import PathEscapeError
+from ._locking import FlockLock
+from ._paths import INTERNAL_PREFIX
+from ._root import Entry, Root
+
+__all__ = ["LocalFile", "TempFile"]
+
+
+class LocalFile(Root):
+    """A directory on this machine.
+
+    root
+        The directory (``~`` and ``$VARS`` are expanded). Created on the first write.
+    mkdir
+        Create missing parent directories on write (pyobs' default: true).
+    """
+
+    def __init__(self, *, root: str, mkdir: bool = True, **common: Any) -> None:
+        super().__init__(**common)
+        self._dir = os.path.abspath(os.path.expanduser(os.path.expandvars(str(root))))
+        self.mkdir = bool(mkdir)
+        self._real_dir: str | None = None
+
+    def _make_fs(self) -> AbstractFileSystem:
+        return LocalFileSystem()
+
+    @property
+    def base(self) -> str:
+        return self._dir
+
+    @property
+    def local_dir(self) -> str:
+        return self._dir
+
+    def url(self, rel: str = "") -> str:
+        return "file://" + self.fs_path(rel)
+
+    def lock_key(self, rel: str) -> tuple[Any, ...]:
+        return ("local", os.path.realpath(self.fs_path(rel)))
+
+    def cross_process_lock(self, rel: str) -> FlockLock:
+        head, _, tail = self.fs_path(rel).rpartition("/")
+        self._ensure_parent(self.fs_path(rel))
+        return FlockLock(f"{head}/{INTERNAL_PREFIX}lock-{tail}", self.logical(rel))
+
+    def confine(self, rel: str) -> None:
+        if not rel:
+            return
+        real = os.path.realpath(self.fs_path(rel))
+        if self._real_dir is None:
+            self._real_dir = os.path.realpath(self._dir)
+        top = self._real_dir
+        if real != top and not real.startswith(top.rstrip("/") + "/"):
+            raise PathEscapeError(
+                f"{self.logical(rel)} leads outside root /{self.name} through a symlink; "
+                "nothing outside a root is reachable"
+            )
+
+    def _escapes(self, rel: str) -> bool:
+        try:
+            self.confine(rel)
+        except PathEscapeError:
+            return True
+        return False
+
+    def ls(self, rel: str) -> list[Entry]:
+        if rel == "" and not os.path.isdir(self.base):
+            return []  # the root's directory is made on the first write
+        out = []
+        with os.scandir(self.fs_path(rel)) as it:
+            for dirent in it:
+                if dirent.name.startswith(INTERNAL_PREFIX):
+                    continue
+                sub = f"{rel}/{dirent.name}" if rel else dirent.name
+                if dirent.is_symlink() and self._escapes(sub):
+                    continue  # a link out of the root is not listed either
+                out.append(self._dirent_entry(sub, dirent))
+        return out
+
+    def _dirent_entry(self, rel: str, dirent: os.DirEntry[str]) -> Entry:
+        try:
+            st = dirent.stat()
+        except FileNotFoundError:  # dangling link
+            st = dirent.stat(follow_symlinks=False)
+        is_dir = dirent.is_dir()
+        return {
+            "name": self.logical(rel),
+            "size": 0 if is_dir else st.st_size,
+            "type": "directory" if is_dir else "file",
+            "mtime": st.st_mtime,
+        }
+
+    def info(self, rel: str) -> Entry:
+        st = os.stat(self.fs_path(rel))
+        is_dir = os.path.isdir(self.fs_path(rel))
+        return {
+            "name": self.logical(rel),
+            "size": 0 if is_dir else st.st_size,
+            "type": "directory" if is_dir else "file",
+            "mtime": st.st_mtime,
+        }
+
+    def exists(self, rel: str) -> bool:
+        return rel == "" or os.path.exists(self.fs_path(rel))
+
+    def isdir(self, rel: str) -> bool:
+        return rel == "" or os.path.isdir(self.fs_path(rel))
+
+    def isfile(self, rel: str) -> bool:
+        return rel != "" and os.path.isfile(self.fs_path(rel))
+
+    def makedirs(self, rel: str, exist_ok: bool = True) -> None:
+        os.makedirs(self.fs_path(rel), exist_ok=exist_ok)
+
+    def remove(self, rel: str) -> None:
+        os.remove(self.fs_path(rel))
+
+    def rmdir(self, rel: str, recursive: bool = False) -> None:
+        path = self.fs_path(rel)
+        if recursive:
+            if os.path.islink(path):
+                raise NotADirectoryError(20, "is a symbolic link, not a directory")
+            shutil.rmtree(path)
+        else:
+            os.rmdir(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        dst_path = self.fs_path(dst)
+        self._ensure_parent(dst_path)
+        if os.path.isdir(dst_path) and not os.path.isdir(self.fs_path(src)):
+            raise IsADirectoryError(21, "the destination is a directory")
+        os.replace(self.fs_path(src), dst_path)
+
+    def open_read(self, rel: str) -> IO[bytes]:
+        return open(self.fs_path(rel), "rb")  # noqa: SIM115  # the caller closes it
+
+    def size(self, rel: str) -> int:
+        return os.stat(self.fs_path(rel)).st_size
+
+    def _ensure_parent(self, path: str) -> None:
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            if not self.mkdir:
+                raise FileNotFoundError(2, "the parent directory does not exist (mkdir: false)")
+            os.makedirs(parent, exist_ok=True)
+
+    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
+        final = self.fs_path(rel)
+        if os.path.isdir(final):
+            raise IsADirectoryError(21, "is a directory")
+        self._ensure_parent(final)
+        if mode == "xb" and os.path.lexists(final):
+            raise FileExistsError(17, "already exists")
+        tmp = self._temp_sibling(final)
+        if mode == "ab" and os.path.exists(final):
+            shutil.copyfile(final, tmp)
+            raw = open(tmp, "ab")  # noqa: SIM115
+        else:
+            raw = open(tmp, "xb")  # noqa: SIM115
+
+        def commit() -> None:
+            if mode == "xb":
+                os.link(tmp, final)  # fails if another process created it meanwhile
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, final)
+
+        def discard() -> None:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+        return AtomicWriteFile(
+            raw, name=self.logical(rel), commit=commit, discard=discard, release=release
+        )
+
+
+class TempFile(LocalFile):
+    """A fresh temporary directory, removed when the VFS is garbage-collected or at exit.
+
+    root
+        The parent directory of the temporary directory (default: the system's).
+    prefix
+        The temporary directory's name prefix.
+    """
+
+    def __init__(
+        self, *, root: str | None = None, prefix: str = "filestore-vfs-", **common: Any
+    ) -> None:
+        super().__init__(root=root or tempfile.gettempdir(), **common)
+        self._parent = self._dir
+        self._prefix = prefix
+        self._created = False
+
+    @property
+    def base(self) -> str:
+        self._create()
+        return self._dir
+
+    @property
+    def local_dir(self) -> str:
+        return self.base
+
+    def _create(self) -> None:
+        if not self._created:
+            os.makedirs(self._parent, exist_ok=True)
+            self._dir = tempfile.mkdtemp(prefix=self._prefix, dir=self._parent)
+            self._created = True
+            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
+
+    def fs_path(self, rel: str) -> str:
+        self._create()
+        return super().fs_path(rel)
+
+    def close(self) -> None:
+        """Remove the directory and everything in it now."""
+        if self._created:
+            self._finalizer()

@@ -1,0 +1,287 @@
+"""The base of every root class: one fsspec filesystem, a base path, and the rules.
+
+A root works on *relative* paths that :mod:`._paths` already checked. Subclasses turn their
+options into an fsspec filesystem (:meth:`Root._make_fs`) and a base path, and override what
+their backend does better (local files open directly, archives rewrite themselves, network
+roots lock across processes). Everything else here works for any fsspec filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any, ClassVar
+
+from fsspec import AbstractFileSystem
+
+from ._atomic import AtomicWriteFile
+from ._errors import InvalidPathError, VFSError
+from ._locking import FlockLock
+from ._paths import INTERNAL_PREFIX, join_logical
+from ._writer import Semantics, WriterView, guess_semantics
+
+__all__ = ["Root", "Entry", "redact", "SECRET_OPTION"]
+
+#: Options whose values are secrets: they never appear in messages, logs or documents.
+SECRET_OPTION = re.compile(r"pass|secret|token|key|credential|sas|connection|auth", re.I)
+
+Entry = dict[str, Any]
+
+
+def redact(text: str, secrets: frozenset[str]) -> str:
+    """Replace every secret value in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class Root:
+    """A named root: how *this* machine reaches one logical root, plus its writer's view.
+
+    Parameters common to every root class:
+
+    writer_root
+        How the detector IOC spells this root's directory (``D:\\assets``, ``/ioc/data``).
+    writer_path_semantics
+        ``posix`` or ``windows``; guessed from ``writer_root`` when not given.
+    read_only
+        Refuse writes, moves and deletes with :class:`ReadOnlyRootError`.
+    """
+
+    #: The extra that installs this root's dependencies (for error messages).
+    extra: ClassVar[str | None] = None
+    #: Whether directories exist without files in them (object stores: no).
+    supports_empty_dirs: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        writer_root: str | None = None,
+        writer_path_semantics: Semantics | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.name = "?"
+        self.read_only = bool(read_only)
+        self._writer: WriterView | None = None
+        if writer_root is not None:
+            semantics = writer_path_semantics or guess_semantics(writer_root)
+            self._writer = WriterView(str(writer_root), semantics)
+        elif writer_path_semantics is not None:
+            raise InvalidPathError("writer_path_semantics is set but writer_root is not")
+        self._fs: AbstractFileSystem | None = None
+        self.secrets: frozenset[str] = frozenset()
+
+    # -- identity -------------------------------------------------------------------------
+    def bind(self, name: str) -> Root:
+        """Give the root its logical name (done by the VFS when the root is added)."""
+        self.name = name
+        return self
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} /{self.name} at {self.url()}>"
+
+    def logical(self, rel: str) -> str:
+        return join_logical(self.name, rel)
+
+    # -- the backend ----------------------------------------------------------------------
+    @property
+    def fs(self) -> AbstractFileSystem:
+        """The fsspec filesystem, created on first use (so config loading stays cheap)."""
+        if self._fs is None:
+            self._fs = self._make_fs()
+        return self._fs
+
+    def _make_fs(self) -> AbstractFileSystem:
+        raise NotImplementedError
+
+    @property
+    def base(self) -> str:
+        """The root's directory as a path of :attr:`fs`."""
+        raise NotImplementedError
+
+    def fs_path(self, rel: str) -> str:
+        base = self.base
+        return f"{base.rstrip('/')}/{rel}" if rel else base
+
+    def rel_of(self, fs_name: str) -> str:
+        """The relative path of a name that :attr:`fs` returned for something under us."""
+        name = self.fs._strip_protocol(fs_name).rstrip("/")
+        base = self.base.rstrip("/")
+        if name == base:
+            return ""
+        if not name.startswith(base + "/"):
+            raise VFSError(f"backend returned {fs_name!r}, which is not under /{self.name}")
+        return name[len(base) + 1 :]
+
+    def url(self, rel: str = "") -> str:
+        """A URL of the backend object, for people: never with credentials."""
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return f"{protocol}://{self.fs_path(rel).lstrip('/')}"
+
+    @property
+    def local_dir(self) -> str | None:
+        """The directory on this machine, for roots that are local files; else ``None``."""
+        return None
+
+    @property
+    def writer_view(self) -> WriterView | None:
+        """The writer's view: ``writer_root``, else the local directory, else ``None``."""
+        if self._writer is not None:
+            return self._writer
+        if self.local_dir is not None:
+            return WriterView(self.local_dir, "posix")
+        return None
+
+    # -- rules ----------------------------------------------------------------------------
+    def confine(self, rel: str) -> None:
+        """Raise :class:`PathEscapeError` if ``rel`` reaches outside the root (symlinks)."""
+
+    def lock_key(self, rel: str) -> tuple[Any, ...]:
+        """Identifies the object written, for the in-process writer registry."""
+        return (type(self.fs).__name__, id(self.fs), self.fs_path(rel))
+
+    def cross_process_lock(self, rel: str) -> FlockLock | None:
+        """A lock that also keeps other processes out, where the backend has one."""
+        return None
+
+    @contextlib.contextmanager
+    def translate(self, logical: str) -> Iterator[None]:
+        """Re-raise backend errors with the logical path in the message and no secrets."""
+        try:
+            yield
+        except VFSError:
+            raise
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
+            raise type(e)(e.errno, self._message(e), logical) from self._scrub(e)
+        except PermissionError as e:
+            raise PermissionError(e.errno, self._message(e), logical) from self._scrub(e)
+        except OSError as e:
+            raise OSError(e.errno, self._message(e), logical) from self._scrub(e)
+
+    def _message(self, exc: BaseException) -> str:
+        kind = {
+            FileNotFoundError: "no such file or directory",
+            IsADirectoryError: "is a directory",
+            NotADirectoryError: "not a directory",
+            FileExistsError: "already exists",
+            PermissionError: "permission denied",
+        }.get(type(exc))
+        reason = kind or redact(str(exc) or type(exc).__name__, self.secrets)
+        return f"{reason} (root /{self.name} on {self.url()})"
+
+    def _scrub(self, exc: BaseException) -> BaseException:
+        if self.secrets:
+            exc.args = tuple(redact(a, self.secrets) if isinstance(a, str) else a for a in exc.args)
+        return exc
+
+    # -- operations on relative paths -----------------------------------------------------
+    def ls(self, rel: str) -> list[Entry]:
+        entries = self.fs.ls(self.fs_path(rel), detail=True)
+        out = []
+        for entry in entries:
+            sub = self.rel_of(entry["name"])
+            if sub == rel or sub.rsplit("/", 1)[-1].startswith(INTERNAL_PREFIX):
+                continue
+            out.append(self._entry(sub, entry))
+        return out
+
+    def info(self, rel: str) -> Entry:
+        return self._entry(rel, self.fs.info(self.fs_path(rel)))
+
+    def _entry(self, rel: str, raw: dict[str, Any]) -> Entry:
+        kind = "directory" if raw.get("type") == "directory" else "file"
+        mtime = raw.get("mtime") or raw.get("LastModified") or raw.get("last_modified")
+        if hasattr(mtime, "timestamp"):
+            mtime = mtime.timestamp()
+        return {
+            "name": self.logical(rel),
+            "size": int(raw.get("size") or 0) if kind == "file" else 0,
+            "type": kind,
+            "mtime": mtime,
+        }
+
+    def exists(self, rel: str) -> bool:
+        return rel == "" or bool(self.fs.exists(self.fs_path(rel)))
+
+    def isdir(self, rel: str) -> bool:
+        return rel == "" or bool(self.fs.isdir(self.fs_path(rel)))
+
+    def isfile(self, rel: str) -> bool:
+        return rel != "" and bool(self.fs.isfile(self.fs_path(rel)))
+
+    def makedirs(self, rel: str, exist_ok: bool = True) -> None:
+        if self.isfile(rel):
+            raise FileExistsError(17, "a file exists where a directory was asked for")
+        self.fs.makedirs(self.fs_path(rel), exist_ok=exist_ok)
+
+    def remove(self, rel: str) -> None:
+        if self.isdir(rel):
+            raise IsADirectoryError(21, "is a directory; use rmdir")
+        self.fs.rm_file(self.fs_path(rel))
+
+    def rmdir(self, rel: str, recursive: bool = False) -> None:
+        if not self.isdir(rel):
+            kind = NotADirectoryError if self.exists(rel) else FileNotFoundError
+            raise kind(20 if kind is NotADirectoryError else 2, "not a directory")
+        if recursive:
+            self.fs.rm(self.fs_path(rel), recursive=True)
+        elif self.ls(rel):
+            raise OSError(39, "directory not empty; pass recursive=True to remove its content")
+        else:
+            self.fs.rmdir(self.fs_path(rel))
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move within this root; roots whose backend can rename atomically override this."""
+        self.fs.mv(self.fs_path(src), self.fs_path(dst))
+
+    def open_read(self, rel: str) -> IO[bytes]:
+        if self.isdir(rel):
+            raise IsADirectoryError(21, "is a directory")
+        return self.fs.open(self.fs_path(rel), "rb")
+
+    def size(self, rel: str) -> int | None:
+        return self.info(rel).get("size")
+
+    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
+        """A writer to a temporary sibling that replaces ``rel`` when closed."""
+        final = self.fs_path(rel)
+        tmp = self._temp_sibling(final)
+        parent = final.rsplit("/", 1)[0]
+        if parent and not self.fs.exists(parent):
+            self.fs.makedirs(parent, exist_ok=True)
+        if mode == "ab" and self.fs.exists(final):
+            self.fs.cp_file(final, tmp)
+            raw = self.fs.open(tmp, "ab")
+        else:
+            raw = self.fs.open(tmp, "wb")
+        exclusive = mode == "xb"
+
+        def commit() -> None:
+            if exclusive and self.fs.exists(final):
+                raise FileExistsError(17, "already exists")
+            self.fs.mv(tmp, final)
+
+        def discard() -> None:
+            if self.fs.exists(tmp):
+                self.fs.rm_file(tmp)
+
+        return AtomicWriteFile(
+            raw, name=self.logical(rel), commit=commit, discard=discard, release=release
+        )
+
+    @staticmethod
+    def _temp_sibling(final: str) -> str:
+        head, _, tail = final.rpartition("/")
+        return f"{head}/{INTERNAL_PREFIX}tmp-{uuid.uuid4().hex[:12]}-{tail}"
+
+    def close(self) -> None:
+        """Release connections; the default has none."""
+
+
+def bytes_reader(data: bytes) -> IO[bytes]:
+    """A reader over bytes already in memory, without copying them."""
+    return io.BytesIO(data)

@@ -1,0 +1,446 @@
+"""``VirtualFileSystem``: named roots, one logical namespace, the sync API."""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+import yaml
+
+from ._atomic import AtomicTextFile, AtomicWriteFile
+from ._config import build_root, default_root_specs, load_config_source, parse_config
+from ._errors import InvalidPathError, ReadOnlyRootError, UnknownRootError
+from ._locking import Lease, acquire_in_process
+from ._paths import LogicalPath, join_logical, split_logical
+from ._root import Entry, Root
+from ._transfer import Progress, copy_stream
+
+if TYPE_CHECKING:
+    from ._aio import AsyncVFS
+
+__all__ = ["VirtualFileSystem", "Resolved"]
+
+_READ_MODES = {"r", "rb", "rt"}
+_WRITE_MODES = {"w", "wb", "wt", "a", "ab", "at", "x", "xb", "xt"}
+
+
+class Resolved(NamedTuple):
+    """What a logical path means on this machine."""
+
+    root: str
+    relative: str
+    url: str
+
+
+class VirtualFileSystem:
+    """Named roots, each reached through its own backend, under one logical namespace.
+
+    ``roots`` maps names to root objects or to their config mappings
+    (``{"class": "LocalFile", "root": "/data"}``). With ``defaults=True`` the embedded roots
+    ``/local``, ``/temp`` and ``/memory`` are present unless ``roots`` overrides them.
+    """
+
+    def __init__(
+        self, roots: Mapping[str, Root | Mapping[str, Any]] | None = None, *, defaults: bool = True
+    ) -> None:
+        self._roots: dict[str, Root] = {}
+        if defaults:
+            for name, spec in default_root_specs().items():
+                self._roots[name] = build_root(name, spec, "<defaults>")
+        for name, spec in (roots or {}).items():
+            root = build_root(name, spec)
+            self._roots[root.name] = root
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> VirtualFileSystem:
+        """From a mapping: ``{"roots": {...}}`` or pyobs' ``{"vfs": {"roots": {...}}}``."""
+        roots, defaults = parse_config(config)
+        return cls(roots, defaults=defaults)
+
+    @classmethod
+    def from_yaml(cls, path_or_text: str | os.PathLike[str]) -> VirtualFileSystem:
+        """From a YAML file or YAML text (see :mod:`filestore_vfs.vfs._config`)."""
+        data, origin = load_config_source(path_or_text)
+        roots, defaults = parse_config(data, origin)
+        return cls(roots, defaults=defaults)
+
+    def __repr__(self) -> str:
+        return f"<VirtualFileSystem roots={', '.join('/' + n for n in self._roots)}>"
+
+    def __enter__(self) -> VirtualFileSystem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every root (temporary directories are removed)."""
+        for root in self._roots.values():
+            root.close()
+
+    # -- roots and paths ------------------------------------------------------------------
+    @property
+    def roots(self) -> Mapping[str, Root]:
+        """The configured roots by name (read-only)."""
+        return MappingProxyType(self._roots)
+
+    def add_root(self, name: str, root: Root | Mapping[str, Any]) -> Root:
+        """Add or replace a root."""
+        built = build_root(name, root)
+        self._roots[built.name] = built
+        return built
+
+    def _split(self, path: str | os.PathLike[str]) -> tuple[Root, LogicalPath]:
+        lp = split_logical(path)
+        try:
+            root = self._roots[lp.root]
+        except KeyError:
+            raise UnknownRootError(lp.root, self._roots, str(path)) from None
+        root.confine(lp.rel)
+        return root, lp
+
+    def _writable(self, path: str | os.PathLike[str]) -> tuple[Root, LogicalPath]:
+        root, lp = self._split(path)
+        if root.read_only:
+            raise ReadOnlyRootError(
+                f"{lp} is on root /{root.name}, which is read-only; write to another root"
+            )
+        return root, lp
+
+    def resolve(self, path: str | os.PathLike[str]) -> Resolved:
+        """The root name, the relative path and the backend URL (without credentials)."""
+        root, lp = self._split(path)
+        return Resolved(root.name, lp.rel, root.url(lp.rel))
+
+    def local_path(self, path: str | os.PathLike[str]) -> str:
+        """The path on this machine, for roots that are local directories."""
+        root, lp = self._split(path)
+        if root.local_dir is None:
+            raise InvalidPathError(
+                f"root /{root.name} is a {type(root).__name__}, not a local directory; "
+                "use get_file() to fetch a local copy"
+            )
+        return root.fs_path(lp.rel)
+
+    def writer_path(self, path: str | os.PathLike[str]) -> str:
+        """How the writer (the detector IOC) spells ``path``: ``D:\\assets\\a\\b.h5``."""
+        root, lp = self._split(path)
+        view = root.writer_view
+        if view is None:
+            raise InvalidPathError(f"root /{root.name} has no writer_root; set one in its config")
+        return view.to_writer(lp.rel)
+
+    def logical_path(self, writer_path: str) -> str:
+        """The inverse of :meth:`writer_path`: the logical path of a writer's path."""
+        best: tuple[int, str] | None = None
+        for name, root in self._roots.items():
+            view = root.writer_view
+            rel = view.to_rel(writer_path) if view is not None else None
+            if rel is not None and (best is None or view.depth > best[0]):
+                best = (view.depth, join_logical(name, rel))
+        if best is None:
+            known = [f"/{n}: {r.writer_view.root}" for n, r in self._roots.items() if r.writer_view]
+            raise InvalidPathError(
+                f"{writer_path!r} is under no root's writer_root; writer roots: {'; '.join(known)}"
+            )
+        return best[1]
+
+    # -- opening --------------------------------------------------------------------------
+    def open(
+        self,
+        path: str | os.PathLike[str],
+        mode: str = "rb",
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+    ) -> IO[Any]:
+        """Open a file: reads stream, writes are atomic and exclusive (see the rules)."""
+        if mode in _READ_MODES:
+            root, lp = self._split(path)
+            with root.translate(str(lp)):
+                raw = root.open_read(lp.rel)
+            if "b" in mode:
+                return raw
+            return io.TextIOWrapper(
+                raw, encoding=encoding or "utf-8", errors=errors, newline=newline
+            )
+        if mode not in _WRITE_MODES:
+            raise InvalidPathError(
+                f"mode {mode!r} is not supported; use r, w, a or x, with b for bytes "
+                "('+' modes would expose half-written files)"
+            )
+        writer = self._open_writer(path, mode[0] + "b")
+        if "b" in mode:
+            return writer
+        return AtomicTextFile(writer, encoding=encoding or "utf-8", errors=errors, newline=newline)
+
+    def _open_writer(self, path: str | os.PathLike[str], bmode: str) -> AtomicWriteFile:
+        root, lp = self._writable(path)
+        logical = str(lp)
+        if not lp.rel:
+            raise IsADirectoryError(21, "a root is a directory", logical)
+        lease = Lease(acquire_in_process(root.lock_key(lp.rel), logical), None)
+        try:
+            with root.translate(logical):
+                lock = root.cross_process_lock(lp.rel)
+                if lock is not None:
+                    lease = Lease(lease.release, lock.acquire())  # type: ignore[arg-type]
+                return root.open_write(lp.rel, bmode, lease.release)
+        except BaseException:
+            lease.release()
+            raise
+
+    # -- whole-file helpers ---------------------------------------------------------------
+    def read_bytes(self, path: str | os.PathLike[str]) -> bytes:
+        with self.open(path, "rb") as f:
+            return f.read()
+
+    def write_bytes(self, path: str | os.PathLike[str], data: bytes) -> None:
+        with self.open(path, "wb") as f:
+            f.write(data)
+
+    def read_text(self, path: str | os.PathLike[str], encoding: str = "utf-8") -> str:
+        with self.open(path, "r", encoding=encoding) as f:
+            return f.read()
+
+    def write_text(self, path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+        with self.open(path, "w", encoding=encoding) as f:
+            f.write(text)
+
+    def read_yaml(self, path: str | os.PathLike[str]) -> Any:
+        return yaml.safe_load(self.read_text(path))
+
+    def write_yaml(self, path: str | os.PathLike[str], data: Any) -> None:
+        self.write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+    def read_csv(self, path: str | os.PathLike[str], **kwargs: Any) -> list[dict[str, str]]:
+        """Rows as dicts keyed by the header (for pandas: ``pd.read_csv(vfs.open(path))``)."""
+        with self.open(path, "r", newline="") as f:
+            return list(csv.DictReader(f, **kwargs))
+
+    def write_csv(
+        self, path: str | os.PathLike[str], rows: Any, fieldnames: list[str] | None = None
+    ) -> None:
+        """Write dict rows (or a pandas DataFrame) with a header line."""
+        with self.open(path, "w", newline="") as f:
+            if hasattr(rows, "to_csv"):
+                rows.to_csv(f, index=False)
+                return
+            rows = list(rows)
+            names = fieldnames or (list(rows[0]) if rows else [])
+            writer = csv.DictWriter(f, fieldnames=names)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def read_array(self, path: str | os.PathLike[str], *, dataset: str = "/entry/data/data") -> Any:
+        """An array from ``.npy``, ``.tif``/``.tiff`` or an HDF5 dataset (by suffix)."""
+        from ._arrays import read_array
+
+        with self.open(path, "rb") as f:
+            return read_array(f, str(path), dataset)
+
+    def write_array(
+        self, path: str | os.PathLike[str], array: Any, *, dataset: str = "/entry/data/data"
+    ) -> None:
+        """Write ``.npy``, ``.tif``/``.tiff`` or an HDF5 dataset (by suffix), atomically."""
+        from ._arrays import encode_array
+
+        self.write_bytes(path, encode_array(array, str(path), dataset))
+
+    # -- metadata -------------------------------------------------------------------------
+    def exists(self, path: str | os.PathLike[str]) -> bool:
+        root, lp = self._split(path)
+        with root.translate(str(lp)):
+            return root.exists(lp.rel)
+
+    def isdir(self, path: str | os.PathLike[str]) -> bool:
+        root, lp = self._split(path)
+        with root.translate(str(lp)):
+            return root.isdir(lp.rel)
+
+    def isfile(self, path: str | os.PathLike[str]) -> bool:
+        root, lp = self._split(path)
+        with root.translate(str(lp)):
+            return root.isfile(lp.rel)
+
+    def info(self, path: str | os.PathLike[str]) -> Entry:
+        """``{"name", "size", "type": "file"|"directory", "mtime"}``."""
+        root, lp = self._split(path)
+        with root.translate(str(lp)):
+            return root.info(lp.rel)
+
+    def ls(self, path: str | os.PathLike[str] = "/", detail: bool = False) -> list[Any]:
+        """The entries of a directory, as logical paths (or info dicts), sorted.
+
+        ``ls("/")`` lists the roots.
+        """
+        if str(path) in ("/", "vfs://"):
+            entries = [
+                {"name": f"/{n}", "size": 0, "type": "directory", "mtime": None}
+                for n in sorted(self._roots)
+            ]
+        else:
+            root, lp = self._split(path)
+            with root.translate(str(lp)):
+                if lp.rel and not root.isdir(lp.rel):
+                    raise (
+                        NotADirectoryError(20, "not a directory")
+                        if root.exists(lp.rel)
+                        else FileNotFoundError(2, "no such directory")
+                    )
+                entries = sorted(root.ls(lp.rel), key=lambda e: e["name"])
+        return entries if detail else [e["name"] for e in entries]
+
+    def walk(self, path: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:
+        """Like :func:`os.walk`: ``(directory, subdirectory names, file names)``."""
+        entries = self.ls(path, detail=True)
+        dirs = [e["name"].rsplit("/", 1)[1] for e in entries if e["type"] == "directory"]
+        files = [e["name"].rsplit("/", 1)[1] for e in entries if e["type"] == "file"]
+        top = str(split_logical(path))
+        yield top, dirs, files
+        for d in dirs:
+            yield from self.walk(f"{top}/{d}")
+
+    def find(self, path: str | os.PathLike[str], pattern: str = "*") -> list[str]:
+        """Every file under ``path`` whose name matches the glob ``pattern``, sorted."""
+        found = []
+        for top, _dirs, files in self.walk(path):
+            found.extend(f"{top}/{name}" for name in fnmatch.filter(files, pattern))
+        return sorted(found)
+
+    # -- changing the tree ----------------------------------------------------------------
+    def makedirs(self, path: str | os.PathLike[str], exist_ok: bool = True) -> None:
+        root, lp = self._writable(path)
+        if not lp.rel:
+            return
+        with root.translate(str(lp)):
+            root.makedirs(lp.rel, exist_ok=exist_ok)
+
+    def remove(self, path: str | os.PathLike[str]) -> None:
+        """Delete a file (directories: :meth:`rmdir`)."""
+        root, lp = self._writable(path)
+        with root.translate(str(lp)):
+            if root.isdir(lp.rel):
+                raise IsADirectoryError(21, "is a directory; use rmdir")
+            release = acquire_in_process(root.lock_key(lp.rel), str(lp))
+            try:
+                root.remove(lp.rel)
+            finally:
+                release()
+
+    def rmdir(self, path: str | os.PathLike[str], recursive: bool = False) -> None:
+        """Delete an empty directory, or a whole tree with ``recursive=True``."""
+        root, lp = self._writable(path)
+        if not lp.rel:
+            raise PermissionError(1, "a root itself cannot be removed", str(lp))
+        with root.translate(str(lp)):
+            root.rmdir(lp.rel, recursive=recursive)
+
+    def copy(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        recursive: bool = False,
+        progress: Progress = None,
+    ) -> None:
+        """Copy a file (or a tree with ``recursive=True``), across roots too, streaming."""
+        if self.isdir(src):
+            if not recursive:
+                raise IsADirectoryError(21, "is a directory; pass recursive=True", str(src))
+            self._copy_tree(src, dst, progress)
+            return
+        root, lp = self._split(src)
+        total = self._size(root, lp)
+        with self.open(src, "rb") as fin, self.open(dst, "wb") as fout:
+            copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
+
+    def _copy_tree(self, src: Any, dst: Any, progress: Progress) -> None:
+        top = str(split_logical(src))
+        target = str(split_logical(dst))
+        self.makedirs(target)
+        for directory, dirs, files in self.walk(top):
+            sub = target + directory[len(top) :]
+            for d in dirs:
+                self.makedirs(f"{sub}/{d}")
+            for name in files:
+                self.copy(f"{directory}/{name}", f"{sub}/{name}", progress=progress)
+
+    def move(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        """Move a file or directory; a rename within a root, else copy then delete."""
+        sroot, slp = self._writable(src)
+        droot, dlp = self._writable(dst)
+        if sroot is droot:
+            release = acquire_in_process(droot.lock_key(dlp.rel), str(dlp))
+            try:
+                with droot.translate(str(slp)):
+                    if not sroot.exists(slp.rel):
+                        raise FileNotFoundError(2, "no such file or directory")
+                    sroot.rename(slp.rel, dlp.rel)
+                    return
+            except NotImplementedError:
+                pass
+            finally:
+                release()
+        is_dir = self.isdir(src)
+        self.copy(src, dst, recursive=is_dir)
+        if is_dir:
+            self.rmdir(src, recursive=True)
+        else:
+            self.remove(src)
+
+    # -- transfers to and from this machine -----------------------------------------------
+    def get_file(
+        self, path: str | os.PathLike[str], local: str | os.PathLike[str], progress: Progress = None
+    ) -> str:
+        """Download to a local file; a partial download never appears under ``local``."""
+        root, lp = self._split(path)
+        target = Path(local).expanduser().absolute()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        total = self._size(root, lp)
+        fd, tmp = tempfile.mkstemp(prefix=".~vfs-tmp-", dir=target.parent)
+        try:
+            with self.open(path, "rb") as fin, os.fdopen(fd, "wb") as fout:
+                copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return str(target)
+
+    def put_file(
+        self, local: str | os.PathLike[str], path: str | os.PathLike[str], progress: Progress = None
+    ) -> None:
+        """Upload a local file, atomically."""
+        source = Path(local).expanduser()
+        total = source.stat().st_size
+        with open(source, "rb") as fin, self.open(path, "wb") as fout:
+            copy_stream(fin, fout, total=total, progress=progress, name=str(path))
+
+    def _size(self, root: Root, lp: LogicalPath) -> int | None:
+        with root.translate(str(lp)):
+            return root.size(lp.rel)
+
+    # -- async ------------------------------------------------------------------------------
+    def open_file(self, path: str | os.PathLike[str], mode: str = "r") -> Any:
+        """Async context manager (pyobs-compatible): ``await f.read(n)``, ``await f.write(b)``."""
+        from ._aio import AsyncFile
+
+        return AsyncFile(self, path, mode)
+
+    @property
+    def aio(self) -> AsyncVFS:
+        """The helpers of this VFS as coroutines that run the I/O off the event loop."""
+        from ._aio import AsyncVFS
+
+        return AsyncVFS(self)

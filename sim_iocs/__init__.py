@@ -1,0 +1,1 @@
+"""Simulated EPICS IOCs for tests, demos and benchmarks of filestore-vfs."""
