@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncFile", "AsyncVFS"]
 
 #: The sync methods that ``vfs.aio`` offers as coroutines.
-ASYNC_METHODS = [
+ASYNC_METHODS = (
     "copy",
     "exists",
     "find",
@@ -42,7 +42,7 @@ ASYNC_METHODS = [
     "write_csv",
     "write_text",
     "write_yaml",
-]
+)
 
 
 class AsyncFile:

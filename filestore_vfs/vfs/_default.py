@@ -1,4 +1,4 @@
-"""``default_vfs()``: this machine's VFS, from ``$FILESTORE_VFS_CONFIG``, a user file, or defaults."""
+"""``default_vfs()``: this machine's VFS, from ``$FILESTORE_VFS_CONFIG``, a file or defaults."""
 
 from __future__ import annotations
 
