@@ -240,7 +240,7 @@ def _wait_ready(
         try:
             probe()
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:  # any failure means "not ready yet"
             last = exc
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)

@@ -28,8 +28,13 @@ from . import (
     ServerUnavailable,
     SmbServer,
     SshdServer,
+    _azurite,
+    _nginx,
+    _redis,
+    _s3,
+    _smbd,
+    _sshd,
 )
-from . import _azurite, _nginx, _redis, _s3, _smbd, _sshd
 
 __all__ = [
     "azurite_server",

@@ -61,7 +61,7 @@ class NginxServer:
 def _ssha(password: str) -> str:
     """An htpasswd ``{SSHA}`` entry (nginx's ngx_crypt understands it)."""
     salt = secrets.token_bytes(8)
-    digest = hashlib.sha1(password.encode() + salt).digest()  # noqa: S324 - htpasswd format
+    digest = hashlib.sha1(password.encode() + salt).digest()  # the htpasswd {SSHA} format
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 

@@ -20,10 +20,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._common import HOST, ServerUnavailable, launch, require_executable, stop_process, temp_dir
-from ._common import write_private
+from ._common import (
+    HOST,
+    ServerUnavailable,
+    launch,
+    require_executable,
+    stop_process,
+    temp_dir,
+    write_private,
+)
 
-HINT = "sudo .ci/install-system-packages  (Debian: apt-get install samba smbclient; user fsvfs-test)"
+HINT = "sudo .ci/install-system-packages  (apt-get install samba smbclient; user fsvfs-test)"
 SMB_USER = "fsvfs-test"
 
 

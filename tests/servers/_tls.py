@@ -38,7 +38,9 @@ def make_tls_files(directory: Path, common_name: str = "127.0.0.1") -> TlsFiles:
 
     now = dt.datetime.now(dt.UTC)
 
-    def builder(subject: x509.Name, issuer: x509.Name, public_key: object) -> x509.CertificateBuilder:
+    def builder(
+        subject: x509.Name, issuer: x509.Name, public_key: object
+    ) -> x509.CertificateBuilder:
         return (
             x509.CertificateBuilder()
             .subject_name(subject)

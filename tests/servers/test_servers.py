@@ -92,7 +92,8 @@ def test_nginx_webdav_put_get_delete(nginx_server: NginxServer, tmp_path: Path) 
     assert (nginx_server.root / "newdir/deep/up.bin").read_bytes() == PAYLOAD
     assert _curl(nginx_server.data_url + "newdir/deep/up.bin").stdout == PAYLOAD
     if nginx_server.propfind:
-        assert _status("-X", "PROPFIND", "-H", "Depth: 1", nginx_server.dav_url + "newdir/") == "207"
+        propfind = ("-X", "PROPFIND", "-H", "Depth: 1", nginx_server.dav_url + "newdir/")
+        assert _status(*propfind) == "207"
     assert _status("-X", "DELETE", nginx_server.dav_url + "newdir/deep/up.bin") == "204"
     assert _status(nginx_server.data_url + "newdir/deep/up.bin") == "404"
     # Read-only locations refuse writes.
@@ -261,7 +262,10 @@ def test_azurite_upload_download(azurite_server: AzuriteServer) -> None:
     # The account-name/key/endpoint triple works as well as the connection string.
     by_key = blob.BlobServiceClient(
         azurite_server.blob_endpoint,
-        credential={"account_name": azurite_server.account_name, "account_key": azurite_server.account_key},
+        credential={
+            "account_name": azurite_server.account_name,
+            "account_key": azurite_server.account_key,
+        },
     )
     with by_key:
         names = [c.name for c in by_key.list_containers()]
