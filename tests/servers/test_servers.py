@@ -231,7 +231,12 @@ def test_redis_set_get(redis_server: RedisServer) -> None:
         assert client.get("fsvfs:test:key") == PAYLOAD
     finally:
         client.close()
-    wrong = redis.Redis(redis_server.host, redis_server.port, password="not-the-password")
+    # redis-py 8 retries even an AuthenticationError with back-off (~4 s):
+    # a client that should fail fast on a wrong password must say so.
+    no_retry = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+    wrong = redis.Redis(
+        redis_server.host, redis_server.port, password="not-the-password", retry=no_retry
+    )
     with pytest.raises(redis.exceptions.AuthenticationError):
         wrong.ping()
     wrong.close()
