@@ -249,6 +249,10 @@ class Root:
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         """A writer to a temporary sibling that replaces ``rel`` when closed."""
         final = self.fs_path(rel)
+        if self.fs.isdir(final):
+            raise IsADirectoryError(21, "is a directory")
+        if mode == "xb" and self.fs.exists(final):
+            raise FileExistsError(17, "already exists")
         tmp = self._temp_sibling(final)
         parent = final.rsplit("/", 1)[0]
         if parent and not self.fs.exists(parent):
