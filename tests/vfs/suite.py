@@ -11,6 +11,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,13 @@ from filestore_vfs import (
 )
 
 MiB = 1 << 20
+
+
+class Calls(list[tuple[int, int | None, str]]):
+    """Records progress callbacks."""
+
+    def append_args(self, done: int, total: int | None, name: str) -> None:
+        self.append((done, total, name))
 
 
 @dataclass
@@ -206,16 +214,13 @@ class BackendSuite:
         data = os.urandom(2 * MiB + 5)
         src = tmp_path / "in.bin"
         src.write_bytes(data)
-        calls: list[tuple[int, int | None, str]] = []
-        backend.vfs.put_file(src, f"{backend.base}/up.bin", progress=lambda *a: calls.append(a))
+        calls = Calls()
+        backend.vfs.put_file(src, f"{backend.base}/up.bin", progress=calls.append_args)
         assert calls and calls[-1][0] == len(data) and calls[-1][1] == len(data)
         calls.clear()
-        out = backend.vfs.get_file(
-            f"{backend.base}/up.bin",
-            tmp_path / "deep" / "out.bin",
-            progress=lambda *a: calls.append(a),
-        )
-        assert open(out, "rb").read() == data
+        target = tmp_path / "deep" / "out.bin"
+        out = backend.vfs.get_file(f"{backend.base}/up.bin", target, progress=calls.append_args)
+        assert Path(out).read_bytes() == data
         assert calls[-1][:2] == (len(data), len(data))
         assert [c[0] for c in calls] == sorted(c[0] for c in calls)
 
