@@ -1,0 +1,488 @@
+"""NDPluginFile behaviour: paths in the writer's view, file names, Single/Capture/Stream.
+
+The rules follow ADCore's ``asynNDArrayDriver`` and ``NDPluginFile``: ``FilePath`` gets a
+trailing separator and ``FilePathExists_RBV``; ``CreateDirectory`` creates directories at
+``FilePath`` time with AD's depth semantics; each file open formats ``FileTemplate`` with
+(path, name, number), shows it in ``FullFileName_RBV`` and then auto-increments
+``FileNumber``; errors go to ``WriteStatus``/``WriteMessage`` and never stop the IOC.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim_iocs._mounts import MountTable
+from sim_iocs._plugins import NDArray, PluginBase
+from sim_iocs._records import RecordSet
+
+__all__ = ["FilePluginBase", "HDF5Plugin", "TIFFPlugin", "check_file_template"]
+
+log = logging.getLogger("sim_iocs")
+
+SINGLE, CAPTURE, STREAM = 0, 1, 2
+WRITE_OK, WRITE_ERROR = 0, 1
+
+_CONVERSION = re.compile(
+    r"%(?:%|[-+ #0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|z|j|t)?([a-zA-Z]))"
+)
+
+
+class FileTemplateError(ValueError):
+    """A ``FileTemplate`` that does not take (path, name, number)."""
+
+
+def check_file_template(template: str) -> str:
+    """Validate a C template for ``(char *path, char *name, int number)``; return it for Python.
+
+    AD hands the template to ``epicsSnprintf``; a template with the wrong conversions is
+    undefined behaviour there.  The sim refuses it with a clear ``WriteMessage`` instead.
+    """
+    kinds = [m.group(1) for m in _CONVERSION.finditer(template) if m.group(0) != "%%"]
+    if "*" in template.replace("%%", ""):
+        raise FileTemplateError(f"FileTemplate {template!r}: '*' widths are not supported")
+    if len(kinds) != 3 or kinds[0] != "s" or kinds[1] != "s" or kinds[2] not in "diuxXo":
+        raise FileTemplateError(
+            f"FileTemplate {template!r} must have exactly 3 conversions "
+            f"(%s for the path, %s for the name, an integer for the number); found {len(kinds)}"
+        )
+    # Python's % has no length modifiers; drop them.
+    return re.sub(r"(%[-+ #0]*\d*(?:\.\d+)?)(?:hh|h|ll|l|z|j|t)([diuxXo])", r"\1\2", template)
+
+
+class FilePluginBase(PluginBase):
+    """The NDPluginFile state machine shared by the HDF5 and TIFF plugins."""
+
+    counts_every_array = False
+    #: True for formats that hold many frames in one file (HDF5), False for TIFF.
+    multiple_arrays = False
+
+    def __init__(self, pvs: RecordSet, suffix: str, port: str, mounts: MountTable) -> None:
+        super().__init__(pvs, suffix, port)
+        self.mounts = mounts
+        self.capture_buffer: list[NDArray] = []
+        self.init_info: tuple[tuple[int, ...], np.dtype] | None = None
+        self.open_file: Any = None
+        self.capturing = False
+
+    # -- set-up -----------------------------------------------------------------------
+    def initial_values(self, source_port: str) -> dict[str, object]:
+        """File plugin start-up values (AD's template defaults)."""
+        values = super().initial_values(source_port)
+        values.update(
+            {
+                self.pv("FilePath"): "",
+                self.pv("FileName"): "",
+                self.pv("FileNumber"): 0,
+                self.pv("AutoIncrement"): 0,
+                self.pv("AutoSave"): 0,
+                self.pv("FileWriteMode"): SINGLE,
+                self.pv("NumCapture"): 1,
+                self.pv("NumCapture_RBV"): 1,
+                self.pv("CreateDirectory"): 0,
+                self.pv("LazyOpen"): 0,
+            }
+        )
+        return values
+
+    def register(self) -> None:
+        """Own the PVs whose puts do more than echo."""
+        pvs = self.pvs
+        pvs.on_put(self.pv("FilePath"), self._put_file_path)
+        pvs.on_put(self.pv("Capture"), self._put_capture)
+        pvs.on_put(self.pv("WriteFile"), self._put_write_file)
+        pvs.on_put(self.pv("ReadFile"), self._put_read_file)
+
+    def prime(self, shape_xy: tuple[int, int], data_type: str) -> None:
+        """As if one frame of this shape had been received (``--primed``)."""
+        super().prime(shape_xy, data_type)
+        self.init_info = ((shape_xy[1], shape_xy[0]), np.dtype(data_type.lower()))
+
+    # -- errors -----------------------------------------------------------------------
+    def error(self, message: str) -> None:
+        """Report like AD: ``WriteStatus`` = Write error and the message."""
+        log.warning("%s %s", self.suffix, message)
+        self.pvs.set(self.pv("WriteStatus"), WRITE_ERROR)
+        self.pvs.set(self.pv("WriteMessage"), message[:255])
+
+    def clear_error(self) -> None:
+        """AD clears the status at every file open."""
+        self.pvs.set_if_changed(self.pv("WriteStatus"), WRITE_OK)
+        self.pvs.set_if_changed(self.pv("WriteMessage"), "")
+
+    # -- FilePath ---------------------------------------------------------------------
+    def _put_file_path(self, value: str) -> None:
+        path = value
+        if path and not path.endswith(("/", "\\")):
+            path += self.mounts.separator(path)
+        self.pvs.set(self.pv("FilePath_RBV"), path)
+        if not path:
+            return
+        if self.check_path() is None and int(self.pvs.get(self.pv("CreateDirectory"))) != 0:
+            self.create_path(path, int(self.pvs.get(self.pv("CreateDirectory"))))
+            self.check_path()
+
+    def check_path(self) -> Path | None:
+        """Evaluate ``FilePathExists_RBV`` in the writer's view; return the host dir."""
+        path = str(self.pvs.get(self.pv("FilePath_RBV")))
+        host = self.mounts.to_host(path) if path else None
+        exists = host is not None and host.is_dir()
+        self.pvs.set_if_changed(self.pv("FilePathExists_RBV"), int(exists))
+        if host is None and path:
+            self.error(f"FilePath {path} is outside every directory this IOC can write")
+        elif not exists and path:
+            self.error(f"FilePath {path} does not exist")
+        return host if exists else None
+
+    def create_path(self, path: str, depth: int) -> None:
+        """``CreateDirectory``: >0 assumes that many leading parts exist, <0 creates the last."""
+        drive = path[:2] if path[1:2] == ":" else ""
+        body = path[len(drive) :]
+        lead = body[: len(body) - len(body.lstrip("/\\"))]
+        parts = [p for p in re.split(r"[\\/]", body) if p]
+        if depth < 0:
+            depth = max(len(parts) + depth, 1)
+        sep = self.mounts.separator(path)
+        for i in range(depth, len(parts)):
+            writer_dir = drive + lead + sep.join(parts[: i + 1])
+            host = self.mounts.to_host(writer_dir)
+            if host is None:
+                continue
+            try:
+                host.mkdir(exist_ok=True)
+            except OSError as exc:
+                self.error(f"Cannot create directory {writer_dir}: {exc.strerror}")
+                return
+
+    # -- file names -------------------------------------------------------------------
+    def next_file_name(self) -> tuple[str, Path] | None:
+        """AD's ``createFileName``: format, show, auto-increment; None (and an error) if not."""
+        pvs = self.pvs
+        host_dir = self.check_path()
+        if host_dir is None:
+            return None
+        path = str(pvs.get(self.pv("FilePath_RBV")))
+        name = str(pvs.get(self.pv("FileName_RBV")))
+        number = int(pvs.get(self.pv("FileNumber")))
+        try:
+            template = check_file_template(str(pvs.get(self.pv("FileTemplate_RBV"))))
+            full = template % (path, name, number)
+        except (FileTemplateError, TypeError, ValueError) as exc:
+            self.error(f"Error creating full file name: {exc}")
+            return None
+        pvs.set(self.pv("FullFileName_RBV"), full)
+        if int(pvs.get(self.pv("AutoIncrement"))):
+            pvs.set_with_rbv(self.pv("FileNumber"), number + 1)
+        return full, host_dir / full[len(path) :]
+
+    def open_for(self, array_info: tuple[tuple[int, ...], np.dtype] | None) -> bool:
+        """Open the next file for frames of ``array_info``; False (and an error) on failure."""
+        self.clear_error()
+        names = self.next_file_name()
+        if names is None or array_info is None:
+            if array_info is None:
+                self.error("ERROR, must collect an array to get dimensions first")
+            return False
+        full, host_path = names
+        try:
+            self.open_file = self.create_file(host_path, *array_info)
+        except OSError as exc:
+            self.error(f"Error opening file {full}: {exc.strerror or exc}")
+            return False
+        self.init_info = array_info
+        return True
+
+    def close(self) -> None:
+        """Close the open file, if any; errors become WriteMessage."""
+        handle, self.open_file = self.open_file, None
+        if handle is None:
+            return
+        try:
+            self.close_file(handle)
+        except OSError as exc:
+            self.error(f"Error closing file: {exc}")
+
+    def write_one(self, array: NDArray) -> bool:
+        """Append one frame to the open file."""
+        try:
+            self.write_frame(self.open_file, array)
+        except (OSError, ValueError, TypeError) as exc:
+            self.error(f"Error writing file: {exc}")
+            return False
+        return True
+
+    # -- format hooks -----------------------------------------------------------------
+    def create_file(self, host_path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """Create a file for frames of ``shape``/``dtype``; return a handle."""
+        raise NotImplementedError
+
+    def write_frame(self, handle: Any, array: NDArray) -> None:
+        """Add one frame to the file."""
+        raise NotImplementedError
+
+    def close_file(self, handle: Any) -> None:
+        """Finish the file."""
+        raise NotImplementedError
+
+    # -- Capture / WriteFile ----------------------------------------------------------
+    def _set_capture(self, value: int) -> None:
+        self.capturing = bool(value)
+        self.pvs.set_with_rbv(self.pv("Capture"), value)
+
+    def _put_capture(self, value: int) -> None:
+        mode = int(self.pvs.get(self.pv("FileWriteMode")))
+        if not value:
+            self.stop_capture()
+            return
+        if self.capturing:
+            self.pvs.set(self.pv("Capture_RBV"), 1)
+            return
+        if mode == SINGLE:
+            self.error("ERROR: capture not supported in Single mode")
+            self._set_capture(0)
+        elif mode == CAPTURE:
+            self._start_buffering()
+        else:
+            self._start_stream()
+
+    def _start_buffering(self) -> None:
+        if int(self.pvs.get(self.pv("NumCapture"))) <= 0:
+            self.error("ERROR: NumCapture must be > 0 in Capture mode")
+            self._set_capture(0)
+            return
+        if self.init_info is None:
+            self.error("ERROR: No arrays collected: cannot allocate capture buffer")
+            self._set_capture(0)
+            return
+        self.capture_buffer = []
+        self.pvs.set(self.pv("NumCaptured_RBV"), 0)
+        self._set_capture(1)
+
+    def _start_stream(self) -> None:
+        lazy = bool(self.pvs.get(self.pv("LazyOpen")))
+        if self.init_info is None and not lazy:
+            self.error("ERROR, must collect an array to get dimensions first")
+            self._set_capture(0)
+            return
+        if self.multiple_arrays and not lazy and not self.open_for(self.init_info):
+            self._set_capture(0)
+            return
+        self.pvs.set(self.pv("NumCaptured_RBV"), 0)
+        self.pvs.set(self.pv("WriteFile_RBV"), 1)
+        self._set_capture(1)
+
+    def stop_capture(self) -> None:
+        """Capture = 0: close a stream; a capture buffer is kept for WriteFile."""
+        mode = int(self.pvs.get(self.pv("FileWriteMode")))
+        if mode == STREAM and self.multiple_arrays:
+            self.close()
+        if mode == STREAM:
+            self.pvs.set_if_changed(self.pv("WriteFile_RBV"), 0)
+        self._set_capture(0)
+
+    def _put_write_file(self, value: int) -> None:
+        if not value:
+            self.pvs.set(self.pv("WriteFile_RBV"), 0)
+            return
+        mode = int(self.pvs.get(self.pv("FileWriteMode")))
+        self.pvs.set(self.pv("WriteFile_RBV"), 1)
+        if mode == SINGLE:
+            if self.last_array is None:
+                self.error("ERROR, must collect an array to get dimensions first")
+            else:
+                self.write_single(self.last_array)
+        elif mode == CAPTURE:
+            self.write_buffer()
+        self.pvs.set_with_rbv(self.pv("WriteFile"), 0)
+
+    def _put_read_file(self, value: int) -> None:
+        if value:
+            self.error("ReadFile is not supported by the sim IOC")
+        self.pvs.set_with_rbv(self.pv("ReadFile"), 0)
+
+    # -- frames -----------------------------------------------------------------------
+    def process(self, array: NDArray) -> None:
+        """NDPluginFile.processCallbacks: save according to FileWriteMode."""
+        mode = int(self.pvs.get(self.pv("FileWriteMode")))
+        if mode == SINGLE:
+            if int(self.pvs.get(self.pv("AutoSave"))):
+                self.count_array()
+                self.write_single(array)
+        elif mode == CAPTURE:
+            self._buffer_frame(array)
+        elif self.capturing:
+            self.count_array()
+            self._stream_frame(array)
+
+    def _info(self, array: NDArray) -> tuple[tuple[int, ...], np.dtype]:
+        return array.data.shape, array.data.dtype
+
+    def write_single(self, array: NDArray) -> None:
+        """One frame, one file (Single mode)."""
+        self.pvs.set(self.pv("NumCaptured_RBV"), 1)
+        if self.open_for(self._info(array)):
+            self.write_one(array)
+            self.close()
+
+    def _buffer_frame(self, array: NDArray) -> None:
+        if not self.capturing:
+            return
+        limit = int(self.pvs.get(self.pv("NumCapture")))
+        if len(self.capture_buffer) < limit and self._valid(array):
+            self.capture_buffer.append(array)
+            self.count_array()
+            self.pvs.set(self.pv("NumCaptured_RBV"), len(self.capture_buffer))
+        if len(self.capture_buffer) >= limit:
+            if int(self.pvs.get(self.pv("AutoSave"))):
+                self.write_buffer()
+            self._set_capture(0)
+
+    def write_buffer(self) -> None:
+        """Write the capture buffer: one file (HDF5) or one file per frame (TIFF)."""
+        frames, self.capture_buffer = self.capture_buffer, []
+        if not frames:
+            self.error("ERROR, no capture buffer present")
+            return
+        self.pvs.set(self.pv("WriteFile_RBV"), 1)
+        if self.multiple_arrays:
+            if self.open_for(self._info(frames[0])):
+                for frame in frames:
+                    if not self.write_one(frame):
+                        break
+                self.close()
+        else:
+            for frame in frames:
+                if not self.open_for(self._info(frame)):
+                    break
+                ok = self.write_one(frame)
+                self.close()
+                if not ok:
+                    break
+        self.pvs.set(self.pv("NumCaptured_RBV"), 0)
+        self.pvs.set(self.pv("WriteFile_RBV"), 0)
+
+    def _valid(self, array: NDArray) -> bool:
+        """AD's isFrameValid: same size and data type as the frame the file was set up for."""
+        return self.init_info is None or self.init_info == self._info(array)
+
+    def _stream_frame(self, array: NDArray) -> None:
+        lazy_first = self.open_file is None and int(self.pvs.get(self.pv("NumCaptured_RBV"))) == 0
+        needs_open = not self.multiple_arrays or lazy_first
+        if needs_open and not self.open_for(self._info(array)):
+            self._after_stream_frame(written=False)
+            return
+        if not self._valid(array):
+            self.error("Invalid frame. Ignoring.")
+            written = False
+        else:
+            written = self.write_one(array)
+        if not self.multiple_arrays:
+            self.close()
+        self._after_stream_frame(written)
+
+    def _after_stream_frame(self, written: bool) -> None:
+        captured = int(self.pvs.get(self.pv("NumCaptured_RBV"))) + int(written)
+        if written:
+            self.pvs.set(self.pv("NumCaptured_RBV"), captured)
+        if captured == int(self.pvs.get(self.pv("NumCapture"))):
+            self.stop_capture()
+
+    def stop(self) -> None:
+        """IOC shutdown: close the stream so the file is complete and valid."""
+        self.close()
+
+
+class HDF5Plugin(FilePluginBase):
+    """NDFileHDF5 with AD's default layout: frames stacked on axis 0 of /entry/data/data."""
+
+    plugin_type = "NDFileHDF5"
+    multiple_arrays = True
+
+    def initial_values(self, source_port: str) -> dict[str, object]:
+        """HDF5 defaults: ophyd's template, ``.h5``."""
+        values = super().initial_values(source_port)
+        values[self.pv("FileTemplate")] = "%s%s_%6.6d.h5"
+        values[self.pv("FileTemplate_RBV")] = "%s%s_%6.6d.h5"
+        return values
+
+    def create_file(self, host_path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """An HDF5 file with a resizable ``(0, y, x)`` dataset, one chunk per frame."""
+        import h5py
+
+        handle = h5py.File(host_path, "w", libver="latest")
+        try:
+            entry = handle.create_group("entry")
+            entry.attrs["NX_class"] = "NXentry"
+            data_group = entry.create_group("data")
+            data_group.attrs["NX_class"] = "NXdata"
+            data = data_group.create_dataset(
+                "data", shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape), dtype=dtype
+            )
+            data.attrs["signal"] = 1
+            instrument = entry.create_group("instrument")
+            instrument.attrs["NX_class"] = "NXinstrument"
+            detector = instrument.create_group("detector")
+            detector.attrs["NX_class"] = "NXdetector"
+            detector["data"] = data  # a hard link, as AD's default layout has
+            attrs = instrument.create_group("NDAttributes")
+            attrs.attrs["NX_class"] = "NXcollection"
+            for name, kind in (("NDArrayUniqueId", "i4"), ("NDArrayTimeStamp", "f8")):
+                attrs.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(1024,), dtype=kind)
+        except Exception:
+            handle.close()
+            raise
+        return handle
+
+    def write_frame(self, handle: Any, array: NDArray) -> None:
+        """Append along axis 0 and record the frame's unique id and time stamp."""
+        data = handle["entry/data/data"]
+        n = data.shape[0]
+        data.resize(n + 1, axis=0)
+        data[n] = array.data
+        for name, value in (
+            ("NDArrayUniqueId", array.unique_id),
+            ("NDArrayTimeStamp", array.timestamp),
+        ):
+            dataset = handle["entry/instrument/NDAttributes"][name]
+            dataset.resize(n + 1, axis=0)
+            dataset[n] = value
+
+    def close_file(self, handle: Any) -> None:
+        """Close the HDF5 file (flushes everything)."""
+        handle.close()
+
+
+class TIFFPlugin(FilePluginBase):
+    """NDFileTIFF: one frame per file, unique id in tag 65000 as AD writes it."""
+
+    plugin_type = "NDFileTIFF"
+    multiple_arrays = False
+
+    def initial_values(self, source_port: str) -> dict[str, object]:
+        """TIFF defaults."""
+        values = super().initial_values(source_port)
+        values[self.pv("FileTemplate")] = "%s%s_%6.6d.tiff"
+        values[self.pv("FileTemplate_RBV")] = "%s%s_%6.6d.tiff"
+        return values
+
+    def create_file(self, host_path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """Open the file now so that open errors are reported like AD's."""
+        return open(host_path, "wb")  # noqa: SIM115 - closed by close_file
+
+    def write_frame(self, handle: Any, array: NDArray) -> None:
+        """Write the single frame."""
+        import tifffile
+
+        tifffile.imwrite(
+            handle,
+            array.data,
+            extratags=[(65000, 4, 1, array.unique_id & 0xFFFFFFFF, True)],
+        )
+
+    def close_file(self, handle: Any) -> None:
+        """Close the file."""
+        handle.close()

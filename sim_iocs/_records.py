@@ -1,0 +1,170 @@
+"""softioc records built from the PV table, with readbacks that follow their setpoints.
+
+Every setpoint ``X`` that has an ``X_RBV`` copies each client put to the readback (enums
+by index, since AD's strings differ: ``Acquire``/``Acquiring``).  Behaviour code registers
+a handler for the PVs it owns; the handler decides what the readback shows.
+
+The IOC itself sometimes changes a setpoint (``Acquire`` back to 0, ``FileNumber`` after
+an auto-increment).  softioc only posts monitors for such a change when the record is
+processed, and processing an output record calls its ``on_update`` again; the pending
+internal values are remembered so that this echo is not mistaken for a client put.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from sim_iocs._pvtable import PVSpec
+
+__all__ = ["Handler", "RecordSet"]
+
+log = logging.getLogger("sim_iocs")
+
+#: A behaviour hook: called in the IOC's event loop with the value a client put.
+Handler = Callable[[Any], None]
+
+
+class RecordSet:
+    """All records of one IOC, addressed by their prefix-less names (``"cam1:Acquire"``)."""
+
+    def __init__(self, prefix: str, specs: Iterable[PVSpec]) -> None:
+        self.prefix = prefix
+        self.specs = {spec.name: spec for spec in specs}
+        self.records: dict[str, Any] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._internal: dict[str, list[Any]] = {}
+
+    # -- building ---------------------------------------------------------------------
+    def on_put(self, name: str, handler: Handler) -> None:
+        """Register the behaviour for client puts to ``name`` (before :meth:`build`)."""
+        if name not in self.specs:
+            raise KeyError(name)
+        self._handlers[name] = handler
+
+    def build(self, initial: dict[str, Any]) -> None:
+        """Create every record with softioc's builder; call before ``iocInit``."""
+        from softioc import builder
+
+        for spec in self.specs.values():
+            if spec.kind == "field" or "." in spec.name:
+                continue  # e.g. DataType_RBV.DISA: a field of a record that exists anyway
+            value = initial.get(spec.name, spec.value)
+            self.records[spec.name] = _make_record(builder, spec, value, self._dispatcher(spec))
+
+    def _dispatcher(self, spec: PVSpec) -> Handler | None:
+        if spec.read_only:
+            return None
+
+        def on_update(value: Any, name: str = spec.name) -> None:
+            pending = self._internal.get(name)
+            if pending and _same(pending[0], value):
+                pending.pop(0)
+                return
+            handler = self._handlers.get(name)
+            if handler is None:
+                self.echo(value, name)
+            else:
+                handler(value)
+
+        return on_update
+
+    # -- access -----------------------------------------------------------------------
+    def get(self, name: str) -> Any:
+        """The current value (enum index for enums, str for strings)."""
+        return self.records[name].get()
+
+    def get_str(self, name: str) -> str:
+        """An enum's current string."""
+        spec = self.specs[name]
+        index = int(self.get(name))
+        return spec.enum_strs[index] if 0 <= index < len(spec.enum_strs) else str(index)
+
+    def set(self, name: str, value: Any) -> None:
+        """Change a record from inside the IOC and post monitors to clients."""
+        record = self.records[name]
+        value = self._coerce(name, value)
+        if self.specs[name].read_only:
+            record.set(value)
+            return
+        self._internal.setdefault(name, []).append(value)
+        record.set(value, process=True)
+
+    def set_if_changed(self, name: str, value: Any) -> None:
+        """:meth:`set`, skipped when the value is already there (saves monitor traffic)."""
+        if not _same(self.get(name), self._coerce(name, value)):
+            self.set(name, value)
+
+    def set_with_rbv(self, name: str, value: Any) -> None:
+        """Set a setpoint and its ``_RBV`` readback together."""
+        self.set(name, value)
+        if name + "_RBV" in self.records:
+            self.set(name + "_RBV", value)
+
+    def echo(self, value: Any, name: str) -> None:
+        """Default behaviour: the readback shows what the client put."""
+        rbv = name + "_RBV"
+        if rbv in self.records:
+            self.set(rbv, value)
+
+    def _coerce(self, name: str, value: Any) -> Any:
+        spec = self.specs[name]
+        if spec.kind == "enum" and isinstance(value, str):
+            return spec.enum_strs.index(value)
+        if spec.kind == "enum":
+            return int(value)
+        if spec.kind == "int":
+            return int(value)
+        if spec.kind == "float":
+            return float(value)
+        if spec.kind in ("str", "char"):
+            return str(value)
+        return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return bool(a == b)
+
+
+def _enum_index(spec: PVSpec, value: Any) -> int:
+    if isinstance(value, str):
+        return spec.enum_strs.index(value) if value in spec.enum_strs else 0
+    return int(value)
+
+
+def _make_record(builder: Any, spec: PVSpec, value: Any, on_update: Handler | None) -> Any:
+    """One softioc record of the type the AD template uses for this PV."""
+    name = spec.name
+    out = not spec.read_only
+    kwargs: dict[str, Any] = {}
+    if out:
+        kwargs = {"on_update": on_update, "always_update": True}
+    if spec.kind == "enum":
+        index = _enum_index(spec, value)
+        if spec.rtyp in ("bi", "bo", "busy") and len(spec.enum_strs) == 2:
+            make = builder.boolOut if out else builder.boolIn
+            znam, onam = spec.enum_strs
+            return make(name, ZNAM=znam, ONAM=onam, initial_value=index, **kwargs)
+        make = builder.mbbOut if out else builder.mbbIn
+        return make(name, *spec.enum_strs, initial_value=index, **kwargs)
+    if spec.kind == "int":
+        make = builder.longOut if out else builder.longIn
+        return make(name, initial_value=int(value), **kwargs)
+    if spec.kind == "float":
+        make = builder.aOut if out else builder.aIn
+        return make(name, initial_value=float(value), PREC=3, **kwargs)
+    if spec.kind == "str":
+        make = builder.stringOut if out else builder.stringIn
+        return make(name, initial_value=str(value), **kwargs)
+    if spec.kind == "char":
+        make = builder.longStringOut if out else builder.longStringIn
+        return make(name, initial_value=str(value), length=spec.max_length, **kwargs)
+    if spec.kind == "array":
+        make = builder.WaveformOut if out else builder.WaveformIn
+        return make(name, length=spec.max_length, datatype=np.int32, **kwargs)
+    raise ValueError(f"{name}: unknown kind {spec.kind!r}")
