@@ -1,0 +1,178 @@
+"""Helpers shared by the benchmarks: timing, sizes, memory, and the report.
+
+The report is a markdown table of ``figure | ours | anchor | ratio | target`` and one JSON
+line holding the same figures and the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "Figure",
+    "best_of",
+    "format_size",
+    "json_line",
+    "machine",
+    "markdown_table",
+    "parse_size",
+    "peak_rss_growth",
+]
+
+MiB = 1 << 20
+GiB = 1 << 30
+_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(i?B)?\s*\Z", re.I)
+
+
+@dataclass
+class Figure:
+    """One measured figure and its anchor.
+
+    ``ratio`` is ``ours / anchor``. The target is either a minimum ratio (``min_ratio``), a
+    minimum value of ours (``min_value``) or a maximum value of ours (``max_value``).
+    """
+
+    name: str
+    ours: float
+    anchor: float | None
+    unit: str
+    target: str = ""
+    min_ratio: float | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.anchor in (None, 0):
+            return None
+        return self.ours / self.anchor  # type: ignore[operator]
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target is met (``None`` when the figure has no target)."""
+        checks = []
+        if self.min_ratio is not None and self.ratio is not None:
+            checks.append(self.ratio >= self.min_ratio)
+        if self.min_value is not None:
+            checks.append(self.ours >= self.min_value)
+        if self.max_value is not None:
+            checks.append(self.ours <= self.max_value)
+        return all(checks) if checks else None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ratio"] = self.ratio
+        out["met"] = self.met
+        return out
+
+
+def parse_size(text: str | int) -> int:
+    """``"1GiB"``, ``"64M"``, ``"512k"`` or a number of bytes, as bytes (powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (use e.g. 1GiB, 64MiB, 4096)")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    return int(number * 1024 ** " KMGT".index(unit or " "))
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def best_of(repeats: int, *timed: Callable[[], float | None]) -> list[float]:
+    """Run each callable ``repeats`` times, alternating between them; best time of each.
+
+    A callable returns its own elapsed time (to leave set-up out of it) or ``None`` to be
+    timed whole. Alternating spreads page-cache and writeback effects over all of them.
+    """
+    best = [float("inf")] * len(timed)
+    for _ in range(repeats):
+        for i, fn in enumerate(timed):
+            start = time.perf_counter()
+            elapsed = fn()
+            if elapsed is None:
+                elapsed = time.perf_counter() - start
+            best[i] = min(best[i], elapsed)
+    return best
+
+
+def _status_kib(field_name: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field_name} in /proc/self/status")
+
+
+def peak_rss_growth(fn: Callable[[], Any]) -> float:
+    """Peak resident memory growth of this process while ``fn`` runs, in bytes.
+
+    Resets the high-water mark (``VmHWM``) with ``echo 5 > /proc/self/clear_refs``, so the
+    peak is the one ``fn`` caused, not an earlier one.
+    """
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    fn()
+    return max(0, _status_kib("VmHWM") - before) * 1024.0
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpus": os.cpu_count(),
+        "argv": " ".join(sys.argv[1:]),
+    }
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "B":
+        return format_size(value)
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    if unit == "MiB/s":
+        return f"{value:,.0f} MiB/s"
+    return f"{value:,.3g} {unit}".strip()
+
+
+def markdown_table(figures: Iterable[Figure]) -> str:
+    """The figures as a markdown table (``met`` is shown next to the target)."""
+    rows = [
+        "| figure | ours | anchor | ratio | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for fig in figures:
+        ratio = f"{fig.ratio:.2f}×" if fig.ratio is not None else "–"
+        verdict = {True: " ✓", False: " ✗", None: ""}[fig.met]
+        rows.append(
+            f"| {fig.name} | {_fmt(fig.ours, fig.unit)} | {_fmt(fig.anchor, fig.unit)} "
+            f"| {ratio} | {fig.target}{verdict} |"
+        )
+    return "\n".join(rows)
+
+
+def json_line(figures: Iterable[Figure], **extra: Any) -> str:
+    """One JSON line: the machine, then every figure with its ratio and verdict."""
+    payload = {"machine": machine(), **extra, "figures": [f.as_dict() for f in figures]}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
