@@ -79,7 +79,11 @@ class VFSFileSystem(AbstractFileSystem):
         return self.vfs.open(self._logical(path), mode)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        self.vfs.copy(self._logical(path1), self._logical(path2))
+        src = self._logical(path1)
+        if self.vfs.isdir(src):  # fsspec's recursive cp passes directories, too
+            self.vfs.makedirs(self._logical(path2))
+        else:
+            self.vfs.copy(src, self._logical(path2))
 
     def mv(self, path1: Any, path2: Any, recursive: bool = False, **kwargs: Any) -> None:
         if isinstance(path1, str) and isinstance(path2, str) and not self._has_magic(path1):
@@ -99,7 +103,13 @@ class VFSFileSystem(AbstractFileSystem):
             self.vfs.remove(logical)
 
     def rm_file(self, path: str) -> None:
-        self.vfs.remove(self._logical(path))
+        # fsspec's recursive rm calls this for the directories it expanded, too
+        logical = self._logical(path)
+        if self.vfs.isdir(logical):
+            if self.vfs.exists(logical):
+                self.vfs.rmdir(logical, recursive=True)
+        else:
+            self.vfs.remove(logical)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         logical = self._logical(path)

@@ -236,7 +236,7 @@ class Root:
 
     def rename(self, src: str, dst: str) -> None:
         """Move within this root; roots whose backend can rename atomically override this."""
-        self.fs.mv(self.fs_path(src), self.fs_path(dst))
+        self.fs.mv(self.fs_path(src), self.fs_path(dst), recursive=self.isdir(src))
 
     def open_read(self, rel: str) -> IO[bytes]:
         if self.isdir(rel):
