@@ -72,7 +72,7 @@ def test_env_references(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         ("roots: {d: {class: NoSuchFile}}", r"unknown root class 'NoSuchFile'; known: .*LocalFile"),
         (
             "roots: {d: {class: LocalFile}}",
-            r"root 'd' \(LocalFile\): missing required option.*root",
+            r"\(LocalFile\): missing required option.*root",
         ),
         ("roots: {d: {class: LocalFile, root: /x, colour: red}}", r"unknown option\(s\) colour"),
         ("roots: {d: {root: /x}}", r"root 'd' needs a mapping with 'class:'"),
