@@ -103,6 +103,7 @@ class SimDetectorCam:
             self.pvs.set(self.pv("DetectorState_RBV"), "Acquire")
             self.pvs.set(self.pv("StatusMessage_RBV"), "Acquiring data")
             self._task = asyncio.get_running_loop().create_task(self._acquire())
+            self._task.add_done_callback(_log_failure)
         elif value:
             self.pvs.set(self.pv("Acquire_RBV"), 1)
         elif self.acquiring:
@@ -164,7 +165,7 @@ class SimDetectorCam:
         data = make_frame(k, size_y, size_x, data_type.lower())
         array = NDArray(data=data, unique_id=k + 1, timestamp=time.time())
         pvs.set_with_rbv(self.pv("ArrayCounter"), k + 1)
-        pvs.set(self.pv("UniqueId_RBV"), k + 1)
+        pvs.set_if_present(self.pv("UniqueId_RBV"), k + 1)
         pvs.set_if_changed(self.pv("ArraySizeX_RBV"), size_x)
         pvs.set_if_changed(self.pv("ArraySizeY_RBV"), size_y)
         pvs.set_if_changed(self.pv("ArraySize_RBV"), data.nbytes)
@@ -242,6 +243,11 @@ class SimAreaDetector:
                 plugin.stop()
             except Exception:
                 log.exception("closing %s", plugin.suffix)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("acquisition failed", exc_info=task.exception())
 
 
 def _rbv_initial(pvs: RecordSet, name: str, value: object) -> object:

@@ -93,12 +93,12 @@ class PluginBase:
         if self.counts_every_array:
             self.count_array()
         self._show_dimensions(array.shape_xy, array.data_type)
-        pvs.set(self.pv("UniqueId_RBV"), array.unique_id)
-        pvs.set(self.pv("TimeStamp_RBV"), array.timestamp - _EPICS_EPOCH)
+        pvs.set_if_present(self.pv("UniqueId_RBV"), array.unique_id)
+        pvs.set_if_present(self.pv("TimeStamp_RBV"), array.timestamp - _EPICS_EPOCH)
         self.last_array = array
         start = time.perf_counter()
         self.process(array)
-        pvs.set(self.pv("ExecutionTime_RBV"), (time.perf_counter() - start) * 1e3)
+        pvs.set_if_present(self.pv("ExecutionTime_RBV"), (time.perf_counter() - start) * 1e3)
 
     def process(self, array: NDArray) -> None:
         """What the plugin does with a frame; the base does nothing."""
@@ -120,7 +120,7 @@ class PluginBase:
             ("NDimensions_RBV", 2),
             ("DataType_RBV", data_type),
         ):
-            pvs.set_if_changed(self.pv(name), value)
+            pvs.set_if_present(self.pv(name), value)
 
     def stop(self) -> None:
         """Release resources at IOC shutdown."""

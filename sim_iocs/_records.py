@@ -98,6 +98,11 @@ class RecordSet:
         if not _same(self.get(name), self._coerce(name, value)):
             self.set(name, value)
 
+    def set_if_present(self, name: str, value: Any) -> None:
+        """:meth:`set_if_changed` for records only some ophyd versions define."""
+        if name in self.records:
+            self.set_if_changed(name, value)
+
     def set_with_rbv(self, name: str, value: Any) -> None:
         """Set a setpoint and its ``_RBV`` readback together."""
         self.set(name, value)

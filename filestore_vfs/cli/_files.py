@@ -1,4 +1,4 @@
-"""File commands: ``roots``, ``ls``, ``cat``, ``get``, ``put``, ``cp``, ``mv``, ``rm``, ``resolve``."""
+"""File commands: roots, ls, cat, get, put, cp, mv, rm and resolve."""
 
 from __future__ import annotations
 
