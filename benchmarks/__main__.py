@@ -42,7 +42,7 @@ def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
         default=parse_size("1GiB"),
         help="size of the large files (default 1GiB; e.g. 64MiB for a quick run)",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="repeats, best-of (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats, best-of (default 5)")
     parser.add_argument("--tmp", default=None, help="directory for the files (default: $TMPDIR)")
     parser.add_argument("--json", default=None, metavar="FILE", help="append the JSON line here")
     return parser
