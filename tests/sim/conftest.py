@@ -1,0 +1,139 @@
+"""Fixtures for the sim IOC tests: one session IOC with a Windows and a POSIX mount.
+
+The CA client variables must be set before pyepics creates its context (importing ophyd
+does that), so the ports are reserved here at import time.  When another conftest or
+test module imported ophyd first, the IOC fixtures fail with the reason instead of
+hanging; the fix is to call ``configure_client_environment()`` in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim_iocs.testing import (
+    SimIOC,
+    SimIOCError,
+    configure_client_environment,
+    require_softioc,
+    sim_ioc_factory,
+)
+
+__all__ = ["sim_ioc_factory"]
+
+try:
+    configure_client_environment(ports=6)
+    _SETUP_ERROR: str | None = None
+except SimIOCError as exc:  # pragma: no cover - depends on what ran before
+    _SETUP_ERROR = str(exc)
+
+
+@pytest.fixture(scope="session")
+def sim_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Host directory behind the session IOC's mounts (``win`` and ``posix`` below it)."""
+    root = tmp_path_factory.mktemp("sim-ioc-data")
+    (root / "win").mkdir()
+    (root / "posix").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def ad_ioc(sim_ioc_factory: Callable[..., SimIOC], sim_data: Path) -> SimIOC:
+    """The session IOC: ``D:\\data`` -> ``win/`` and ``/ioc/data`` -> ``posix/``."""
+    require_softioc()
+    if _SETUP_ERROR:
+        pytest.fail(_SETUP_ERROR)
+    mounts = [f"D:\\data={sim_data / 'win'}", f"/ioc/data={sim_data / 'posix'}"]
+    return sim_ioc_factory(mounts=mounts)
+
+
+class CA:
+    """Small pyepics helpers bound to one IOC's prefix; every wait polls a real condition."""
+
+    def __init__(self, ioc: SimIOC) -> None:
+        import epics
+
+        self.ioc = ioc
+        self.epics = epics
+
+    def get(self, name: str, as_string: bool = False) -> Any:
+        value = self.epics.caget(self.ioc.pv(name), as_string=as_string, timeout=5)
+        if value is None:
+            raise TimeoutError(f"caget {self.ioc.pv(name)} got no answer")
+        return value
+
+    def put(self, name: str, value: Any, wait: bool = True) -> None:
+        ok = self.epics.caput(self.ioc.pv(name), value, wait=wait, timeout=10)
+        if ok is None:
+            raise TimeoutError(f"caput {self.ioc.pv(name)} = {value!r} got no answer")
+
+    def wait_for(self, name: str, expected: Any, timeout: float = 10.0) -> Any:
+        as_string = isinstance(expected, str)
+        deadline = time.monotonic() + timeout
+        value = None
+        while time.monotonic() < deadline:
+            value = self.get(name, as_string=as_string)
+            if value == expected:
+                return value
+            time.sleep(0.005)
+        raise AssertionError(f"{name} is {value!r}, expected {expected!r} within {timeout} s")
+
+    def setup_file_plugin(
+        self, plugin: str, path: str, *, mode: str = "Stream", template: str | None = None
+    ) -> None:
+        """Enable ``plugin`` on the cam with a clean file configuration."""
+        self.put(f"{plugin}Capture", 0)
+        self.wait_for(f"{plugin}Capture_RBV", 0)
+        for name, value in (
+            ("EnableCallbacks", 1),
+            ("NDArrayPort", "SIM1"),
+            ("FileWriteMode", mode),
+            ("AutoIncrement", 1),
+            ("AutoSave", 1),
+            ("LazyOpen", 0),
+            ("NumCapture", 0),
+            ("CreateDirectory", 0),
+            ("FileName", "img"),
+            ("FileNumber", 0),
+        ):
+            self.put(f"{plugin}{name}", value)
+        if template is not None:
+            self.put(f"{plugin}FileTemplate", template)
+        self.put(f"{plugin}FilePath", path)
+        self.put(f"{plugin}WriteMessage", "")
+        self.put(f"{plugin}WriteStatus", 0)
+
+    def disable_plugins(self) -> None:
+        for plugin in ("image1:", "HDF1:", "TIFF1:"):
+            self.put(f"{plugin}Capture", 0) if plugin != "image1:" else None
+            self.put(f"{plugin}EnableCallbacks", 0)
+
+    def acquire(self, num: int = 1, *, exposure: float = 0.001, period: float = 0.0) -> None:
+        """Run the cam for ``num`` frames and wait until it is done."""
+        self.put("cam1:ImageMode", "Multiple" if num > 1 else "Single")
+        self.put("cam1:NumImages", num)
+        self.put("cam1:AcquireTime", exposure)
+        self.put("cam1:AcquirePeriod", period)
+        before = self.get("cam1:ArrayCounter_RBV")
+        self.put("cam1:Acquire", 1, wait=False)
+        timeout = 10 + num * max(exposure, period) * 2
+        self.wait_for("cam1:ArrayCounter_RBV", before + num, timeout=timeout)
+        self.wait_for("cam1:Acquire_RBV", 0)
+        self.wait_for("cam1:DetectorState_RBV", "Idle")
+
+
+@pytest.fixture
+def ca(ad_ioc: SimIOC) -> Iterator[CA]:
+    """CA helpers on the session IOC; plugins start disabled, the cam stopped."""
+    helper = CA(ad_ioc)
+    helper.put("cam1:Acquire", 0)
+    helper.wait_for("cam1:Acquire_RBV", 0)
+    helper.put("cam1:DataType", "UInt16")
+    helper.disable_plugins()
+    yield helper
+    helper.put("cam1:Acquire", 0)
+    helper.disable_plugins()
