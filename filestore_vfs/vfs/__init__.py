@@ -20,6 +20,7 @@ from ._paths import LogicalPath, split_logical
 from ._protocol import VFSFileSystem
 from ._registry import get_root_class, known_root_classes, register_root_class
 from ._root import Root
+from ._storage import Storage
 from ._vfs import Resolved, VirtualFileSystem
 from ._writer import WriterView
 
@@ -39,6 +40,7 @@ __all__ = [
     "ReadOnlyRootError",
     "Resolved",
     "Root",
+    "Storage",
     "TempFile",
     "UnknownRootError",
     "VFSError",

@@ -24,6 +24,7 @@ from ._transfer import Progress, copy_stream
 
 if TYPE_CHECKING:
     from ._aio import AsyncVFS
+    from ._storage import Storage
 
 __all__ = ["VirtualFileSystem", "Resolved"]
 
@@ -430,6 +431,12 @@ class VirtualFileSystem:
     def _size(self, root: Root, lp: LogicalPath) -> int | None:
         with root.translate(str(lp)):
             return root.size(lp.rel)
+
+    def storage(self, root: str) -> Storage:
+        """One root seen as a bucket (qarnot-style :class:`Storage`)."""
+        from ._storage import Storage
+
+        return Storage(self, root)
 
     # -- async ------------------------------------------------------------------------------
     def open_file(self, path: str | os.PathLike[str], mode: str = "r") -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,6 +229,40 @@ class BackendSuite:
         with pytest.raises(FileNotFoundError):
             backend.vfs.get_file(f"{backend.base}/absent", tmp_path / "out.bin")
         assert os.listdir(tmp_path) == []
+
+    # -- Storage facade -----------------------------------------------------------------
+    def test_storage_facade(self, backend: Backend, tmp_path: Any) -> None:
+        root, prefix = backend.base.lstrip("/").split("/", 1)
+        storage = backend.vfs.storage(root)
+        tree = tmp_path / "tree"
+        (tree / "sub" / "deeper").mkdir(parents=True)
+        (tree / "a.bin").write_bytes(b"A")
+        (tree / "sub" / "deeper" / "b.bin").write_bytes(b"B" * 1000)
+        os.symlink("/etc/hostname", tree / "sub" / "link")  # not followed, not uploaded
+        storage.add_directory(tree, f"{prefix}/up")
+        mine = sorted(n for n in storage.list_files() if n.startswith(prefix + "/"))
+        assert mine == [f"{prefix}/up/a.bin", f"{prefix}/up/sub/deeper/b.bin"]
+        storage.add_file(io.BytesIO(b"from a file object"), f"{prefix}/obj.bin")
+        assert f"{prefix}/obj.bin" in storage and f"{prefix}/nope" not in storage
+        storage.copy_file(f"{prefix}/obj.bin", f"{prefix}/obj2.bin")
+        calls = Calls()
+        local = storage.get_file(f"{prefix}/obj2.bin", tmp_path / "x" / "y.bin", calls.append_args)
+        assert Path(local).read_bytes() == b"from a file object"
+        assert calls[-1][:2] == (18, 18)
+        storage.delete_file(f"{prefix}/obj2.bin")
+        with pytest.raises(KeyError):
+            del storage[f"{prefix}/obj2.bin"]
+        storage[f"{prefix}/set.bin"] = str(tree / "a.bin")
+        assert backend.vfs.read_bytes(f"{backend.base}/set.bin") == b"A"
+        with pytest.raises(PathEscapeError):
+            storage.get_file("../../etc/passwd", tmp_path / "p")
+        sub = backend.vfs.storage(root)
+        out = tmp_path / "all"
+        calls.clear()
+        paths = sub.get_all_files(out, progress=calls.append_args)
+        assert (out / prefix / "up" / "sub" / "deeper" / "b.bin").read_bytes() == b"B" * 1000
+        assert len(paths) == len(sub.list_files()) and calls
+        storage.flush()
 
     # -- the rules ------------------------------------------------------------------------
     def test_failed_write_keeps_old_content(self, backend: Backend) -> None:
