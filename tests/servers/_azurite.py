@@ -70,7 +70,7 @@ def _create_container(port: int, container: str) -> None:
     from azure.storage.blob import BlobServiceClient
 
     client = BlobServiceClient.from_connection_string(
-        connection_string(port), retry_total=0, connection_timeout=2
+        connection_string(port), retry_total=0, connection_timeout=2, read_timeout=5
     )
     with client:
         try:

@@ -9,11 +9,13 @@ real protocol request polled until a deadline, never a fixed sleep.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +25,7 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 _PORT_ATTEMPTS = 3
+_PR_SET_PDEATHSIG = 1
 _IN_USE_MARKERS = ("in use", "EADDRINUSE", "Address already in use")
 
 
@@ -84,11 +87,30 @@ def require_module(module: str, hint: str) -> None:
         raise ServerUnavailable(f"Python module {module!r} not importable: {exc}", hint) from exc
 
 
+_TEMP_PREFIX = "fsvfs-server-"
+_OWNER_FILE = ".owner-pid"
+
+
+def _sweep_stale_temp_dirs() -> None:
+    """Remove temp dirs left by test processes that were killed too hard to
+    run their finalizers (their servers died with them, see
+    :func:`_die_with_parent`).  Dirs of live processes are left alone."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*"):
+        try:
+            owner = int((path / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def temp_dir(name: str) -> Iterator[Path]:
     """A private temp directory that is removed, whatever happens, on exit."""
-    path = Path(tempfile.mkdtemp(prefix=f"fsvfs-{name}-"))
+    _sweep_stale_temp_dirs()
+    path = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{name}-"))
     try:
+        (path / _OWNER_FILE).write_text(str(os.getpid()))
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
@@ -219,6 +241,19 @@ def stop_process(proc: subprocess.Popen[bytes], marker: str | None = None) -> No
 # --------------------------------------------------------------------------- start-up
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies.
+
+    A pytest killed hard (SIGKILL, a thread-method timeout) runs no
+    finalizers; without this its servers would outlive it.  Linux only; the
+    signal follows the *thread* that started the server, so start servers
+    from the main thread (as fixtures and plain tests do).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class _NotReady(Exception):  # noqa: N818 - internal control flow
     pass
 
@@ -277,6 +312,7 @@ def launch(
                 cwd=workdir,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # pytest runs fixtures in one thread
             )
         try:
             _wait_ready(proc, lambda p=ports: probe(p), log, name, timeout)

@@ -82,7 +82,9 @@ def s3_server(bucket: str = "fsvfs-test") -> Iterator[S3Server]:
         def probe(ports: tuple[int, ...]) -> None:
             # One attempt per poll: botocore's own retry back-off would only
             # slow down noticing that the server is up.
-            client = server(ports[0]).client(retries={"max_attempts": 1}, connect_timeout=2)
+            client = server(ports[0]).client(
+                retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5
+            )
             client.list_buckets()  # type: ignore[attr-defined]
 
         proc, (port,) = launch("moto-s3", prepare, probe, work, env=_server_env())

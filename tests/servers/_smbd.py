@@ -124,7 +124,7 @@ def _probe(smbclient: str, port: int, share: str, auth_file: Path) -> None:
     result = subprocess.run(
         [smbclient, f"//{HOST}/{share}", "-p", str(port), "-A", str(auth_file), "-c", "ls"],
         capture_output=True,
-        timeout=10,
+        timeout=5,  # short: something else may hold the port and never answer
         stdin=subprocess.DEVNULL,
     )
     if result.returncode != 0:
