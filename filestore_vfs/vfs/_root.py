@@ -13,22 +13,48 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Protocol
 
 from fsspec import AbstractFileSystem
 
 from ._atomic import AtomicWriteFile
 from ._errors import InvalidPathError, VFSError
-from ._locking import FlockLock
 from ._paths import INTERNAL_PREFIX, join_logical
 from ._writer import Semantics, WriterView, guess_semantics
 
-__all__ = ["Root", "Entry", "redact", "SECRET_OPTION"]
+__all__ = ["CrossProcessLock", "Entry", "Root", "SECRET_OPTION", "redact"]
 
 #: Options whose values are secrets: they never appear in messages, logs or documents.
 SECRET_OPTION = re.compile(r"pass|secret|token|key|credential|sas|connection|auth", re.I)
 
 Entry = dict[str, Any]
+
+#: OSError subclasses kept as they are (with the logical path added) when re-raised.
+_KEPT_OS_ERRORS: tuple[type[OSError], ...] = (
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+    PermissionError,
+    TimeoutError,
+    ConnectionError,
+    BlockingIOError,
+)
+_REASONS: dict[type[BaseException], str] = {
+    FileNotFoundError: "no such file or directory",
+    IsADirectoryError: "is a directory",
+    NotADirectoryError: "not a directory",
+    FileExistsError: "already exists",
+    PermissionError: "permission denied",
+}
+
+
+class CrossProcessLock(Protocol):
+    """What :meth:`Root.cross_process_lock` returns: ``acquire()`` raises ``FileBusyError``."""
+
+    def acquire(self) -> CrossProcessLock: ...
+
+    def release(self) -> None: ...
 
 
 def redact(text: str, secrets: frozenset[str]) -> str:
@@ -144,8 +170,16 @@ class Root:
         """Identifies the object written, for the in-process writer registry."""
         return (type(self.fs).__name__, id(self.fs), self.fs_path(rel))
 
-    def cross_process_lock(self, rel: str) -> FlockLock | None:
+    def cross_process_lock(self, rel: str) -> CrossProcessLock | None:
         """A lock that also keeps other processes out, where the backend has one."""
+        return None
+
+    def map_error(self, exc: BaseException) -> BaseException | None:
+        """Turn a backend's own exception into a built-in one (``None``: not ours to map).
+
+        Network roots override this (HTTP 404 → ``FileNotFoundError``, 403 →
+        ``PermissionError``, ...); :meth:`translate` then adds the logical path.
+        """
         return None
 
     @contextlib.contextmanager
@@ -155,22 +189,26 @@ class Root:
             yield
         except VFSError:
             raise
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
-            raise type(e)(e.errno, self._message(e), logical) from self._scrub(e)
-        except PermissionError as e:
-            raise PermissionError(e.errno, self._message(e), logical) from self._scrub(e)
-        except OSError as e:
-            raise OSError(e.errno, self._message(e), logical) from self._scrub(e)
+        except Exception as e:  # noqa: BLE001  # every backend error is mapped or re-raised
+            mapped = e if isinstance(e, OSError) else self.map_error(e)
+            if mapped is None:
+                self._scrub(e)
+                raise
+            raise self._with_path(mapped, logical) from self._scrub(e)
+
+    def _with_path(self, exc: BaseException, logical: str) -> BaseException:
+        for kind in _KEPT_OS_ERRORS:
+            if isinstance(exc, kind):
+                return kind(getattr(exc, "errno", None), self._message(exc), logical)
+        if isinstance(exc, OSError):
+            return OSError(exc.errno, self._message(exc), logical)
+        return exc
 
     def _message(self, exc: BaseException) -> str:
-        kind = {
-            FileNotFoundError: "no such file or directory",
-            IsADirectoryError: "is a directory",
-            NotADirectoryError: "not a directory",
-            FileExistsError: "already exists",
-            PermissionError: "permission denied",
-        }.get(type(exc))
-        reason = kind or redact(str(exc) or type(exc).__name__, self.secrets)
+        reason = _REASONS.get(type(exc)) if not getattr(exc, "strerror", None) else None
+        if reason is None:
+            text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            reason = redact(str(text), self.secrets)
         return f"{reason} (root /{self.name} on {self.url()})"
 
     def _scrub(self, exc: BaseException) -> BaseException:

@@ -76,7 +76,7 @@ def test_resolve_logical_and_writer_paths(env: dict[str, str], tmp_path: Path) -
     [
         (("ls", "/nope"), "unknown root '/nope'"),
         (("cat", "/detector/../../etc/passwd"), "not normal"),
-        (("cat", "/detector/missing.h5"), "no such file"),
+        (("cat", "/detector/missing.h5"), "No such file"),
         (("put", "/etc/hostname", "/archive/x"), "read-only"),
         (("ls", "--config", "/nonexistent.yaml", "/"), "no VFS config file"),
         (("resolve", "C:\\other\\x"), "under no root's writer_root"),
