@@ -259,7 +259,7 @@ class _NotReady(Exception):  # noqa: N818 - internal control flow
 
 
 def _wait_ready(
-    proc: subprocess.Popen[bytes], probe: Callable[[], object], log: Path, name: str, timeout: float
+    proc: subprocess.Popen[bytes], probe: Callable[[], object], name: str, timeout: float
 ) -> None:
     """Poll ``probe`` (a real protocol request) until it succeeds.
 
@@ -315,7 +315,7 @@ def launch(
                 preexec_fn=_die_with_parent,  # pytest runs fixtures in one thread
             )
         try:
-            _wait_ready(proc, lambda p=ports: probe(p), log, name, timeout)
+            _wait_ready(proc, lambda p=ports: probe(p), name, timeout)
             return proc, ports
         except _NotReady as exc:
             stop_process(proc, str(workdir))
