@@ -9,6 +9,7 @@ trailing separator and ``FilePathExists_RBV``; ``CreateDirectory`` creates direc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -20,7 +21,13 @@ from sim_iocs._mounts import MountTable
 from sim_iocs._plugins import NDArray, PluginBase
 from sim_iocs._records import RecordSet
 
-__all__ = ["FilePluginBase", "HDF5Plugin", "TIFFPlugin", "check_file_template"]
+__all__ = [
+    "FilePluginBase",
+    "FileTemplateError",
+    "HDF5Plugin",
+    "TIFFPlugin",
+    "check_file_template",
+]
 
 log = logging.getLogger("sim_iocs")
 
@@ -66,6 +73,7 @@ class FilePluginBase(PluginBase):
         self.mounts = mounts
         self.capture_buffer: list[NDArray] = []
         self.init_info: tuple[tuple[int, ...], np.dtype] | None = None
+        self.primed_info: tuple[tuple[int, ...], np.dtype] | None = None
         self.open_file: Any = None
         self.capturing = False
 
@@ -96,18 +104,26 @@ class FilePluginBase(PluginBase):
         pvs.on_put(self.pv("Capture"), self._put_capture)
         pvs.on_put(self.pv("WriteFile"), self._put_write_file)
         pvs.on_put(self.pv("ReadFile"), self._put_read_file)
+        pvs.blocking(self.pv("WriteFile"))
+        pvs.blocking(self.pv("ReadFile"))
 
     def prime(self, shape_xy: tuple[int, int], data_type: str) -> None:
         """As if one frame of this shape had been received (``--primed``)."""
         super().prime(shape_xy, data_type)
-        self.init_info = ((shape_xy[1], shape_xy[0]), np.dtype(data_type.lower()))
+        self.primed_info = ((shape_xy[1], shape_xy[0]), np.dtype(data_type.lower()))
+
+    def last_info(self) -> tuple[tuple[int, ...], np.dtype] | None:
+        """Shape and dtype of the last frame received (AD's ``pArrays[0]``)."""
+        if self.last_array is not None:
+            return self._info(self.last_array)
+        return self.primed_info
 
     # -- errors -----------------------------------------------------------------------
     def error(self, message: str) -> None:
         """Report like AD: ``WriteStatus`` = Write error and the message."""
         log.warning("%s %s", self.suffix, message)
-        self.pvs.set(self.pv("WriteStatus"), WRITE_ERROR)
         self.pvs.set(self.pv("WriteMessage"), message[:255])
+        self.pvs.set(self.pv("WriteStatus"), WRITE_ERROR)
 
     def clear_error(self) -> None:
         """AD clears the status at every file open."""
@@ -119,24 +135,30 @@ class FilePluginBase(PluginBase):
         path = value
         if path and not path.endswith(("/", "\\")):
             path += self.mounts.separator(path)
+        depth = int(self.pvs.get(self.pv("CreateDirectory")))
+        if path and self._host_dir(path) is None and depth != 0:
+            self.create_path(path, depth)
+        # The readback goes last: a client that sees it also sees FilePathExists_RBV.
+        self.check_path(path)
         self.pvs.set(self.pv("FilePath_RBV"), path)
-        if not path:
-            return
-        if self.check_path() is None and int(self.pvs.get(self.pv("CreateDirectory"))) != 0:
-            self.create_path(path, int(self.pvs.get(self.pv("CreateDirectory"))))
-            self.check_path()
 
-    def check_path(self) -> Path | None:
+    def _host_dir(self, path: str) -> Path | None:
+        host = self.mounts.to_host(path)
+        return host if host is not None and host.is_dir() else None
+
+    def check_path(self, path: str | None = None) -> Path | None:
         """Evaluate ``FilePathExists_RBV`` in the writer's view; return the host dir."""
-        path = str(self.pvs.get(self.pv("FilePath_RBV")))
-        host = self.mounts.to_host(path) if path else None
-        exists = host is not None and host.is_dir()
-        self.pvs.set_if_changed(self.pv("FilePathExists_RBV"), int(exists))
-        if host is None and path:
+        if path is None:
+            path = str(self.pvs.get(self.pv("FilePath_RBV")))
+        if not path:
+            return None
+        host = self._host_dir(path)
+        self.pvs.set_if_changed(self.pv("FilePathExists_RBV"), int(host is not None))
+        if self.mounts.to_host(path) is None:
             self.error(f"FilePath {path} is outside every directory this IOC can write")
-        elif not exists and path:
+        elif host is None:
             self.error(f"FilePath {path} does not exist")
-        return host if exists else None
+        return host
 
     def create_path(self, path: str, depth: int) -> None:
         """``CreateDirectory``: >0 assumes that many leading parts exist, <0 creates the last."""
@@ -254,21 +276,24 @@ class FilePluginBase(PluginBase):
             self.error("ERROR: NumCapture must be > 0 in Capture mode")
             self._set_capture(0)
             return
-        if self.init_info is None:
+        info = self.last_info()
+        if info is None:
             self.error("ERROR: No arrays collected: cannot allocate capture buffer")
             self._set_capture(0)
             return
+        self.init_info = info
         self.capture_buffer = []
         self.pvs.set(self.pv("NumCaptured_RBV"), 0)
         self._set_capture(1)
 
     def _start_stream(self) -> None:
         lazy = bool(self.pvs.get(self.pv("LazyOpen")))
-        if self.init_info is None and not lazy:
+        info = self.last_info()
+        if info is None and not lazy:
             self.error("ERROR, must collect an array to get dimensions first")
             self._set_capture(0)
             return
-        if self.multiple_arrays and not lazy and not self.open_for(self.init_info):
+        if self.multiple_arrays and not lazy and not self.open_for(info):
             self._set_capture(0)
             return
         self.pvs.set(self.pv("NumCaptured_RBV"), 0)
@@ -297,12 +322,17 @@ class FilePluginBase(PluginBase):
                 self.write_single(self.last_array)
         elif mode == CAPTURE:
             self.write_buffer()
-        self.pvs.set_with_rbv(self.pv("WriteFile"), 0)
+        self._reset_busy("WriteFile")
 
     def _put_read_file(self, value: int) -> None:
         if value:
             self.error("ReadFile is not supported by the sim IOC")
-        self.pvs.set_with_rbv(self.pv("ReadFile"), 0)
+        self._reset_busy("ReadFile")
+
+    def _reset_busy(self, name: str) -> None:
+        """Back to Done once the put (a blocking record) has completed, as a busy record."""
+        self.pvs.set(self.pv(name + "_RBV"), 0)
+        asyncio.get_running_loop().call_soon(self.pvs.set_if_changed, self.pv(name), 0)
 
     # -- frames -----------------------------------------------------------------------
     def process(self, array: NDArray) -> None:

@@ -37,6 +37,7 @@ class RecordSet:
         self.records: dict[str, Any] = {}
         self._handlers: dict[str, Handler] = {}
         self._internal: dict[str, list[Any]] = {}
+        self._blocking: set[str] = set()
 
     # -- building ---------------------------------------------------------------------
     def on_put(self, name: str, handler: Handler) -> None:
@@ -44,6 +45,13 @@ class RecordSet:
         if name not in self.specs:
             raise KeyError(name)
         self._handlers[name] = handler
+
+    def blocking(self, name: str) -> None:
+        """Make a CA put with callback to ``name`` complete only after its handler ran.
+
+        AD's ``WriteFile`` is a busy record: ``caput -c`` returns once the file is written.
+        """
+        self._blocking.add(name)
 
     def build(self, initial: dict[str, Any]) -> None:
         """Create every record with softioc's builder; call before ``iocInit``."""
@@ -53,7 +61,10 @@ class RecordSet:
             if spec.kind == "field" or "." in spec.name:
                 continue  # e.g. DataType_RBV.DISA: a field of a record that exists anyway
             value = initial.get(spec.name, spec.value)
-            self.records[spec.name] = _make_record(builder, spec, value, self._dispatcher(spec))
+            record = _make_record(
+                builder, spec, value, self._dispatcher(spec), spec.name in self._blocking
+            )
+            self.records[spec.name] = record
 
     def _dispatcher(self, spec: PVSpec) -> Handler | None:
         if spec.read_only:
@@ -142,13 +153,15 @@ def _enum_index(spec: PVSpec, value: Any) -> int:
     return int(value)
 
 
-def _make_record(builder: Any, spec: PVSpec, value: Any, on_update: Handler | None) -> Any:
+def _make_record(
+    builder: Any, spec: PVSpec, value: Any, on_update: Handler | None, blocking: bool
+) -> Any:
     """One softioc record of the type the AD template uses for this PV."""
     name = spec.name
     out = not spec.read_only
     kwargs: dict[str, Any] = {}
     if out:
-        kwargs = {"on_update": on_update, "always_update": True}
+        kwargs = {"on_update": on_update, "always_update": True, "blocking": blocking}
     if spec.kind == "enum":
         index = _enum_index(spec, value)
         if spec.rtyp in ("bi", "bo", "busy") and len(spec.enum_strs) == 2:

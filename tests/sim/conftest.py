@@ -8,6 +8,7 @@ hanging; the fix is to call ``configure_client_environment()`` in ``tests/confte
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,12 +43,28 @@ def sim_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ad_ioc(sim_ioc_factory: Callable[..., SimIOC], sim_data: Path) -> SimIOC:
+def unwritable_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory this user cannot create files in (``/sys/kernel`` for root)."""
+    if os.geteuid() == 0:
+        yield Path("/sys/kernel")
+        return
+    path = tmp_path_factory.mktemp("read-only")
+    path.chmod(0o555)
+    yield path
+    path.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def ad_ioc(sim_ioc_factory: Callable[..., SimIOC], sim_data: Path, unwritable_dir: Path) -> SimIOC:
     """The session IOC: ``D:\\data`` -> ``win/`` and ``/ioc/data`` -> ``posix/``."""
     require_softioc()
     if _SETUP_ERROR:
         pytest.fail(_SETUP_ERROR)
-    mounts = [f"D:\\data={sim_data / 'win'}", f"/ioc/data={sim_data / 'posix'}"]
+    mounts = [
+        f"D:\\data={sim_data / 'win'}",
+        f"/ioc/data={sim_data / 'posix'}",
+        f"/ioc/readonly={unwritable_dir}",
+    ]
     return sim_ioc_factory(mounts=mounts)
 
 
@@ -61,7 +78,9 @@ class CA:
         self.epics = epics
 
     def get(self, name: str, as_string: bool = False) -> Any:
-        value = self.epics.caget(self.ioc.pv(name), as_string=as_string, timeout=5)
+        value = self.epics.caget(
+            self.ioc.pv(name), as_string=as_string, use_monitor=False, timeout=5
+        )
         if value is None:
             raise TimeoutError(f"caget {self.ioc.pv(name)} got no answer")
         return value
@@ -88,6 +107,12 @@ class CA:
         """Enable ``plugin`` on the cam with a clean file configuration."""
         self.put(f"{plugin}Capture", 0)
         self.wait_for(f"{plugin}Capture_RBV", 0)
+        if self.get(f"{plugin}ArraySize0_RBV") == 0:  # prime: AD needs one frame first
+            self.put(f"{plugin}AutoSave", 0)
+            self.put(f"{plugin}EnableCallbacks", 1)
+            self.put(f"{plugin}NDArrayPort", "SIM1")
+            self.acquire(1)
+            self.wait_for(f"{plugin}ArraySize0_RBV", self.get("cam1:SizeX_RBV"))
         for name, value in (
             ("EnableCallbacks", 1),
             ("NDArrayPort", "SIM1"),
@@ -104,6 +129,7 @@ class CA:
         if template is not None:
             self.put(f"{plugin}FileTemplate", template)
         self.put(f"{plugin}FilePath", path)
+        self.wait_for(f"{plugin}FilePath_RBV", path if path.endswith(("/", "\\")) else path + "/")
         self.put(f"{plugin}WriteMessage", "")
         self.put(f"{plugin}WriteStatus", 0)
 
@@ -124,6 +150,18 @@ class CA:
         self.wait_for("cam1:ArrayCounter_RBV", before + num, timeout=timeout)
         self.wait_for("cam1:Acquire_RBV", 0)
         self.wait_for("cam1:DetectorState_RBV", "Idle")
+
+
+def check_frames(frames: Any, unique_ids: Any) -> None:
+    """Every pixel of every frame against the formula, frame k = unique id - 1."""
+    import numpy as np
+
+    from sim_iocs import expected_frame
+
+    assert len(frames) == len(unique_ids)
+    for frame, uid in zip(frames, unique_ids, strict=True):
+        expected = expected_frame(int(uid) - 1, *frame.shape, frame.dtype)
+        np.testing.assert_array_equal(frame, expected)
 
 
 @pytest.fixture

@@ -73,8 +73,16 @@ def test_enum_strings_are_the_templates(ca):
     assert strings("cam1:Acquire_RBV") == ("Done", "Acquiring")
     assert strings("cam1:ImageMode") == ("Single", "Multiple", "Continuous")
     assert strings("cam1:DataType")[:10] == (
-        "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64",
-        "Float32", "Float64",
+        "Int8",
+        "UInt8",
+        "Int16",
+        "UInt16",
+        "Int32",
+        "UInt32",
+        "Int64",
+        "UInt64",
+        "Float32",
+        "Float64",
     )
     assert strings("HDF1:FileWriteMode") == ("Single", "Capture", "Stream")
     assert strings("HDF1:Capture_RBV") == ("Done", "Capturing")
