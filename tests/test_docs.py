@@ -60,9 +60,7 @@ def test_pages_with_examples_are_found() -> None:
     assert {"tutorials/first-vfs.rst", "reference/configuration.rst"} <= names
 
 
-@pytest.mark.parametrize(
-    "page", _with_examples(), ids=lambda p: p.relative_to(DOCS).as_posix()
-)
+@pytest.mark.parametrize("page", _with_examples(), ids=lambda p: p.relative_to(DOCS).as_posix())
 def test_examples_run(page: Path, tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
     proc = subprocess.run(
