@@ -102,3 +102,27 @@ def test_index_shows_the_readme_commands() -> None:
     assert len(shown) == 2, shown
     for command in shown:
         assert command in readme, f"index.rst shows {command!r}, which README.md does not"
+
+
+def test_optional_pages_join_the_toctree_when_they_exist(tmp_path: Path) -> None:
+    """``sim-ioc``, ``test-servers`` and ``how-to/*`` pages are linked once they are written."""
+    sphinx = shutil.which("sphinx-build")
+    if sphinx is None:
+        pytest.skip("sphinx-build is not installed (pip install 'filestore-vfs[docs]')")
+    docs = tmp_path / "docs"
+    shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("_build"))
+    for name, title in [("sim-ioc", "Sim IOC"), ("test-servers", "Test servers")]:
+        if not (docs / f"{name}.rst").exists():
+            (docs / f"{name}.rst").write_text(f"{title}\n{'=' * len(title)}\n\nText.\n")
+    (docs / "how-to").mkdir(exist_ok=True)
+    (docs / "how-to" / "zz-example.rst").write_text("Example\n=======\n\nText.\n")
+    proc = subprocess.run(
+        [sphinx, "-W", "-q", "-E", "-b", "html", str(docs), str(tmp_path / "html")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    index = (tmp_path / "html" / "index.html").read_text(encoding="utf-8")
+    for target in ("sim-ioc.html", "test-servers.html", "how-to/zz-example.html"):
+        assert f'href="{target}"' in index, target
