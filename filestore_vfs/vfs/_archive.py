@@ -104,7 +104,7 @@ class ArchiveFile(Root):
             return {"name": self.logical(""), "size": 0, "type": "directory", "mtime": None}
         return super().info(rel)
 
-    def open_read(self, rel: str) -> IO[bytes]:
+    def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
         if self.isdir(rel):
             raise IsADirectoryError(21, "is a directory")
         return self.fs.open(rel, "rb")

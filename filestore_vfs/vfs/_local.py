@@ -150,7 +150,7 @@ class LocalFile(Root):
             raise IsADirectoryError(21, "the destination is a directory")
         os.replace(self.fs_path(src), dst_path)
 
-    def open_read(self, rel: str) -> IO[bytes]:
+    def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
         return open(self.fs_path(rel), "rb")  # noqa: SIM115  # the caller closes it
 
     def size(self, rel: str) -> int:

@@ -49,7 +49,7 @@ class MemoryFile(Root):
     def url(self, rel: str = "") -> str:
         return f"memory://{self.share or hex(id(self.fs))}/{rel}"
 
-    def open_read(self, rel: str) -> IO[bytes]:
+    def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
         path = self.fs_path(rel)
         try:
             stored = self.fs.store[path]

@@ -8,14 +8,32 @@ is discarded (the old object stays) and the error is raised.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import tempfile
 import time
 from collections.abc import Callable
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
 
+from ._errors import ConfigError
 from ._root import Root
+from ._transfer import copy_stream
 
-__all__ = ["NetworkRoot", "ResilientReader", "TRANSIENT_ERRORS"]
+__all__ = ["CacheMode", "NetworkRoot", "ResilientReader", "TRANSIENT_ERRORS", "check_cache_mode"]
+
+#: How a network root reads: ``blocks`` (an LRU of small blocks: h5py's many seeks),
+#: ``stream`` (large read-ahead: sequential copies), ``file`` (a whole local copy first).
+CacheMode = Literal["blocks", "stream", "file"]
+CACHE_MODES: tuple[str, ...] = ("blocks", "stream", "file")
+STREAM_BLOCK = 8 << 20
+
+
+def check_cache_mode(mode: str) -> CacheMode:
+    if mode not in CACHE_MODES:
+        raise ConfigError(f"cache must be one of {', '.join(CACHE_MODES)}, not {mode!r}")
+    return mode  # type: ignore[return-value]
+
 
 #: Errors worth a retry on any backend; a root adds its own in :attr:`NetworkRoot.transient`.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, EOFError)
@@ -26,6 +44,10 @@ class NetworkRoot(Root):
 
     timeout
         Seconds to wait for the server on any one operation.
+    cache
+        How reads are buffered: ``blocks`` (default; an LRU of ``block_size`` blocks, right
+        for HDF5), ``stream`` (8 MiB read-ahead) or ``file`` (a whole-file local copy in
+        ``cache_dir``, reused while the remote size and mtime are unchanged).
     retries
         How many times a read is retried after a transient error (0: never).
     retry_backoff
@@ -41,12 +63,18 @@ class NetworkRoot(Root):
         timeout: float = 30.0,
         retries: int = 3,
         retry_backoff: float = 0.25,
+        cache: CacheMode = "blocks",
+        block_size: int = 512 * 1024,
+        cache_dir: str | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self.retry_backoff = float(retry_backoff)
+        self.cache = check_cache_mode(cache)
+        self.block_size = int(block_size)
+        self._cache_dir = cache_dir
 
     def is_transient(self, exc: BaseException) -> bool:
         if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
@@ -64,29 +92,77 @@ class NetworkRoot(Root):
                 time.sleep(self.retry_backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    def open_remote(self, rel: str, offset: int) -> IO[bytes]:
-        """Open ``rel`` for reading at ``offset``; :meth:`open_read` retries through this."""
-        f = self.fs.open(self.fs_path(rel), "rb")
+    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
+        """Open ``rel`` for reading at ``offset``; :meth:`open_read` retries through this.
+
+        ``options`` are fsspec's ``block_size`` and ``cache_type`` for the chosen cache mode.
+        """
+        f = self.fs.open(self.fs_path(rel), "rb", **options)
         if offset:
             f.seek(offset)
         return f
 
-    def open_read(self, rel: str) -> IO[bytes]:
+    def open_read(self, rel: str, cache: CacheMode | None = None) -> IO[bytes]:
         if self.isdir(rel):
             raise IsADirectoryError(21, "is a directory")
-        return ResilientReader(self, rel)
+        mode = check_cache_mode(cache or self.cache)
+        if mode == "file":
+            return open(self.cached_copy(rel), "rb")  # noqa: SIM115  # the caller closes it
+        return ResilientReader(self, rel, **self.open_options(mode))
+
+    def open_options(self, mode: CacheMode) -> dict[str, Any]:
+        """fsspec ``open`` options per cache mode: small LRU blocks for h5py's seeks,
+        large read-ahead for sequential copies."""
+        if mode == "stream":
+            return {"block_size": STREAM_BLOCK, "cache_type": "readahead"}
+        return {"block_size": self.block_size, "cache_type": "blockcache"}
+
+    @property
+    def cache_dir(self) -> str:
+        if self._cache_dir is None:
+            import platformdirs
+
+            self._cache_dir = platformdirs.user_cache_dir("filestore-vfs", appauthor=False)
+        return self._cache_dir
+
+    def cached_copy(self, rel: str) -> str:
+        """A whole-file local copy, reused while the remote size and mtime stay the same.
+
+        The download goes to a temporary name and is renamed when complete, so a partial
+        download never becomes a cache entry.
+        """
+        info = self.retrying(lambda: self.info(rel))
+        token = f"{self.url(rel)}\0{info.get('size')}\0{info.get('mtime')}"
+        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+        suffix = os.path.splitext(rel)[1][:16]
+        os.makedirs(self.cache_dir, exist_ok=True)
+        target = os.path.join(self.cache_dir, digest + suffix)
+        if os.path.exists(target) and os.path.getsize(target) == info.get("size"):
+            return target
+        fd, tmp = tempfile.mkstemp(prefix=".~vfs-tmp-", dir=self.cache_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                with ResilientReader(self, rel, **self.open_options("stream")) as src:
+                    copy_stream(src, out)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return target
 
 
 class ResilientReader(io.RawIOBase):
     """A seekable reader that reopens the remote file where it was after a transient error."""
 
-    def __init__(self, root: NetworkRoot, rel: str) -> None:
+    def __init__(self, root: NetworkRoot, rel: str, **options: Any) -> None:
         super().__init__()
         self._root = root
         self._rel = rel
+        self._options = options
         self._pos = 0
         self.name = root.logical(rel)
-        self._file: IO[bytes] | None = root.retrying(lambda: root.open_remote(rel, 0))
+        self._file: IO[bytes] | None = root.retrying(lambda: root.open_remote(rel, 0, **options))
 
     def readable(self) -> bool:
         return True
@@ -103,7 +179,7 @@ class ResilientReader(io.RawIOBase):
 
     def _current(self) -> IO[bytes]:
         if self._file is None:
-            self._file = self._root.open_remote(self._rel, self._pos)
+            self._file = self._root.open_remote(self._rel, self._pos, **self._options)
         return self._file
 
     def _reopen_after(self, exc: BaseException) -> None:

@@ -276,7 +276,8 @@ class Root:
         """Move within this root; roots whose backend can rename atomically override this."""
         self.fs.mv(self.fs_path(src), self.fs_path(dst), recursive=self.isdir(src))
 
-    def open_read(self, rel: str) -> IO[bytes]:
+    def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
+        """A streaming reader; ``cache`` selects a network root's cache mode (else ignored)."""
         if self.isdir(rel):
             raise IsADirectoryError(21, "is a directory")
         return self.fs.open(self.fs_path(rel), "rb")

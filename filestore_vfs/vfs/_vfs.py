@@ -163,12 +163,18 @@ class VirtualFileSystem:
         encoding: str | None = None,
         errors: str | None = None,
         newline: str | None = None,
+        cache: str | None = None,
     ) -> IO[Any]:
-        """Open a file: reads stream, writes are atomic and exclusive (see the rules)."""
+        """Open a file: reads stream, writes are atomic and exclusive (see the rules).
+
+        ``cache`` chooses how a network root buffers this read: ``blocks`` (small LRU
+        blocks, for HDF5), ``stream`` (large read-ahead) or ``file`` (a whole local copy);
+        local roots ignore it.
+        """
         if mode in _READ_MODES:
             root, lp = self._split(path)
             with root.translate(str(lp)):
-                raw = root.open_read(lp.rel)
+                raw = root.open_read(lp.rel, cache)
             if "b" in mode:
                 return raw
             return io.TextIOWrapper(
@@ -362,7 +368,7 @@ class VirtualFileSystem:
             return
         root, lp = self._split(src)
         total = self._size(root, lp)
-        with self.open(src, "rb") as fin, self.open(dst, "wb") as fout:
+        with self.open(src, "rb", cache="stream") as fin, self.open(dst, "wb") as fout:
             copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
 
     def _copy_tree(self, src: Any, dst: Any, progress: Progress) -> None:
@@ -410,7 +416,7 @@ class VirtualFileSystem:
         total = self._size(root, lp)
         fd, tmp = tempfile.mkstemp(prefix=".~vfs-tmp-", dir=target.parent)
         try:
-            with self.open(path, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            with self.open(path, "rb", cache="stream") as fin, os.fdopen(fd, "wb") as fout:
                 copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
             os.replace(tmp, target)
         except BaseException:

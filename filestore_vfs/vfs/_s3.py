@@ -1,0 +1,243 @@
+"""``S3File``: a bucket (and prefix) on S3 or any S3-compatible server, through s3fs.
+
+An S3 ``PUT`` and a multipart ``CompleteMultipartUpload`` are already atomic: the object
+appears whole or not at all. So writes go straight to the final key (no temporary object and
+no server-side copy), and a write that fails or is aborted aborts its multipart upload, which
+leaves the old object in place.
+
+S3 has no locks. Exclusive creation (mode ``x``) sends ``If-None-Match: *`` with the final
+``PUT``/``CompleteMultipartUpload``, so of two processes creating the same key exactly one
+wins (AWS since 2024, MinIO, moto). Plain overwrites (mode ``w``) are last-writer-wins
+across processes; within one process the VFS still refuses a second writer.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import IO, Any
+
+import botocore.exceptions
+import s3fs
+from s3fs.errors import translate_boto_error
+
+from ._atomic import AtomicWriteFile
+from ._errors import ConfigError
+from ._network import NetworkRoot
+from ._root import Entry
+
+__all__ = ["S3File"]
+
+#: Multipart part size for uploads (S3's minimum is 5 MiB; at most 10,000 parts).
+DEFAULT_PART_SIZE = 16 << 20
+
+
+class S3File(NetworkRoot):
+    """Objects under ``s3://<bucket>/<prefix>/``.
+
+    bucket
+        The bucket; it must exist (a missing bucket is a ``FileNotFoundError`` naming it).
+    prefix
+        A key prefix that acts as the root's directory (``""``: the whole bucket).
+    endpoint_url
+        An S3-compatible server (MinIO, Ceph, moto); omitted: AWS.
+    region
+        The region name (``us-east-1``, ...); omitted: the AWS default chain decides.
+    key, secret
+        Access key id and secret (use ``${ENV}`` in YAML); omitted: the default AWS
+        credential chain (environment, ``~/.aws``, instance role).
+    token
+        A session token for temporary credentials.
+    anon
+        Anonymous access to a public bucket (no signing).
+    client_kwargs
+        Passed to the botocore client (``verify``, ``use_ssl``, ...).
+    part_size
+        Bytes per multipart-upload part (at least 5 MiB); smaller writes are one ``PUT``.
+    """
+
+    extra = "s3"
+    supports_empty_dirs = False
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        token: str | None = None,
+        anon: bool = False,
+        client_kwargs: dict[str, Any] | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        if not isinstance(bucket, str) or not bucket or "/" in bucket:
+            raise ConfigError(f"S3File needs 'bucket' (a bucket name without '/'), not {bucket!r}")
+        self.bucket = bucket
+        self.prefix = str(prefix or "").strip("/")
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._credentials = {"key": key, "secret": secret, "token": token}
+        self.anon = bool(anon)
+        self.client_kwargs = dict(client_kwargs or {})
+        self.part_size = max(5 << 20, int(part_size))
+        self.secrets = frozenset(v for v in (key, secret, token) if v and len(v) >= 4)
+
+    def _make_fs(self) -> s3fs.S3FileSystem:
+        client_kwargs = dict(self.client_kwargs)
+        if self.region:
+            client_kwargs.setdefault("region_name", self.region)
+        fs = s3fs.S3FileSystem(
+            anon=self.anon,
+            endpoint_url=self.endpoint_url,
+            client_kwargs=client_kwargs,
+            config_kwargs={
+                "connect_timeout": self.timeout,
+                "read_timeout": self.timeout,
+                # s3fs retries (below); botocore retrying underneath would multiply them
+                "retries": {"total_max_attempts": 1},
+            },
+            default_block_size=self.part_size,
+            use_listings_cache=False,  # other processes write too: never list from a cache
+            skip_instance_cache=True,
+            **{k: v for k, v in self._credentials.items() if v},
+        )
+        fs.retries = self.retries + 1  # attempts, with s3fs' own backoff
+        return fs
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+
+    def url(self, rel: str = "") -> str:
+        return f"s3://{self.fs_path(rel)}"
+
+    def _where(self) -> str:
+        return self.endpoint_url or "AWS"
+
+    # -- errors -----------------------------------------------------------------------------
+    def map_error(self, exc: BaseException) -> BaseException | None:
+        """Name the bucket when it is missing and the endpoint when it cannot be reached."""
+        if isinstance(exc, botocore.exceptions.ClientError):
+            exc = translate_boto_error(exc, set_cause=False)
+        if isinstance(exc, FileNotFoundError) and not self._bucket_exists():
+            return FileNotFoundError(2, f"bucket {self.bucket!r} does not exist on {self._where()}")
+        if isinstance(exc, OSError):
+            return exc
+        if isinstance(
+            exc, (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError)
+        ):
+            return TimeoutError(110, f"S3 endpoint {self._where()} timed out ({exc})")
+        if isinstance(exc, botocore.exceptions.NoCredentialsError):
+            return PermissionError(13, "no S3 credentials: set key/secret or the AWS chain")
+        if isinstance(
+            exc,
+            (
+                botocore.exceptions.EndpointConnectionError,
+                botocore.exceptions.ConnectionError,
+                botocore.exceptions.HTTPClientError,
+            ),
+        ):
+            return ConnectionError(111, f"cannot reach S3 endpoint {self._where()}")
+        return None
+
+    def _bucket_exists(self) -> bool:
+        """Asked only after a "not found", to tell a missing bucket from a missing key."""
+        try:
+            self.fs.call_s3("head_bucket", Bucket=self.bucket)
+        except Exception as exc:  # noqa: BLE001  # anything else: assume it exists
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            return not (isinstance(exc, FileNotFoundError) or code in ("404", "NoSuchBucket"))
+        return True
+
+    # -- operations ---------------------------------------------------------------------------
+    def ls(self, rel: str) -> list[Entry]:
+        try:
+            return super().ls(rel)
+        except FileNotFoundError:
+            if rel == "" and self._bucket_exists():
+                return []  # an empty prefix is an empty root, not a missing one
+            raise
+
+    def rmdir(self, rel: str, recursive: bool = False) -> None:
+        if not recursive and self.isdir(rel) and not self.ls(rel):
+            return  # an object store has no empty directories to remove
+        super().rmdir(rel, recursive=recursive)
+
+    def rename(self, src: str, dst: str) -> None:
+        """S3 has no rename: a server-side copy, then the source is deleted."""
+        super().rename(src, dst)
+
+    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
+        """Upload straight to the key: the object appears when the upload completes."""
+        final = self.fs_path(rel)
+        if self.fs.isdir(final):
+            raise IsADirectoryError(21, "is a directory")
+        if mode == "xb" and self.fs.exists(final):
+            raise FileExistsError(17, "already exists")
+        if mode == "ab" and not self.fs.exists(final):
+            mode = "wb"
+        raw = self.fs.open(final, mode, block_size=self.part_size, autocommit=True)
+        return DirectUploadFile(
+            raw,
+            name=self.logical(rel),
+            commit=lambda: None,  # closing the s3fs file completes the upload
+            discard=lambda: _cancel(raw),
+            release=release,
+            empty_exclusive=(lambda: self._create_empty(final)) if mode == "xb" else None,
+        )
+
+    def _create_empty(self, final: str) -> None:
+        """s3fs writes an empty object with an unconditional PUT; ``x`` needs the condition."""
+        bucket, key, _ = self.fs.split_path(final)
+        try:
+            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
+        except botocore.exceptions.ClientError as exc:
+            raise translate_boto_error(exc) from None
+
+
+def _cancel(raw: Any) -> None:
+    """Abort the multipart upload (if one started) and make sure nothing commits it later."""
+    try:
+        if not getattr(raw, "_closed", False):
+            raw.discard()
+    finally:
+        raw.closed = True  # fsspec's __del__ would otherwise close, i.e. commit, the upload
+
+
+class DirectUploadFile(AtomicWriteFile):
+    """A writer whose upload is itself atomic: ``close`` completes it, ``abort`` cancels it.
+
+    The base class closes the raw file before discarding, which for an upload would mean
+    completing it; here an abort discards first and never completes.
+    """
+
+    def __init__(self, raw: IO[bytes], *, empty_exclusive: Any = None, **kw: Any) -> None:
+        super().__init__(raw, **kw)
+        self._empty_exclusive = empty_exclusive
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self._empty_exclusive is not None and self._raw.tell() == 0:
+            try:
+                _cancel(self._raw)
+                self._empty_exclusive()
+            finally:
+                self._release()
+                io.BufferedIOBase.close(self)
+            return
+        super().close()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._discard_quietly()
+        finally:
+            self._release()
+            io.BufferedIOBase.close(self)
