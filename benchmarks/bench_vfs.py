@@ -6,6 +6,7 @@ Figures, each with its anchor measured in the same run:
   ``LocalFile`` root, against plain ``open()``, in the same 8 MiB chunks (target ≥ 0.9×);
 * ``get_file`` of that file against ``shutil.copyfile`` (throughput), and the peak resident
   memory growth of ``get_file`` (target < 64 MiB);
+* 64 KiB files written per second (open, write, close: atomic and locked) against ``open()``;
 * logical-path resolutions per second: ``vfs.resolve`` on a local and on a memory root, and
   ``split_logical``, against ``os.path.normpath`` (target ≥ 200,000/s).
 
@@ -186,6 +187,35 @@ def _rate(fn: Callable[[str], Any], paths: list[str], repeats: int) -> float:
     return len(paths) / best
 
 
+def _small_files_figure(vfs: VirtualFileSystem, tmp: str, count: int, repeats: int) -> Figure:
+    """Files per second for 64 KiB files (a TIFF-per-frame detector): open, write, close."""
+    data = os.urandom(64 * 1024)
+    plain_dir = os.path.join(tmp, "small")
+    os.makedirs(plain_dir, exist_ok=True)
+    vfs.makedirs("/bench/small")
+
+    def plain() -> None:
+        for i in range(count):
+            with open(f"{plain_dir}/frame_{i:06d}.tif", "wb") as f:
+                f.write(data)
+
+    def ours() -> None:
+        for i in range(count):
+            with vfs.open(f"/bench/small/frame_{i:06d}.tif", "wb") as f:
+                f.write(data)
+
+    t_ours, t_plain = best_of(repeats, ours, plain)
+    shutil.rmtree(plain_dir)
+    vfs.rmdir("/bench/small", recursive=True)
+    return Figure(
+        f"{count} files of 64 KiB via `vfs.open` (local root) vs `open()`",
+        count / t_ours,
+        count / t_plain,
+        "/s",
+        target="(information: atomic + locked)",
+    )
+
+
 def _resolve_figures(vfs: VirtualFileSystem, count: int, repeats: int) -> list[Figure]:
     rels = [f"2026/11/21/scan_{i % 100:03d}/frame_{i:06d}.h5" for i in range(count)]
     for i in range(100):  # the directories exist, as they do at a beamline
@@ -245,6 +275,7 @@ def run(options: argparse.Namespace) -> list[Figure]:
         try:
             figures = _io_figures(vfs, tmp, size, repeats)
             figures += _get_file_figures(vfs, tmp, size, repeats)
+            figures.append(_small_files_figure(vfs, tmp, 2000, repeats))
             figures += _resolve_figures(vfs, getattr(options, "resolutions", 100_000), repeats)
         finally:
             vfs.close()
