@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._report import Figure, json_line, markdown_table, parse_size
+from ._report import Figure, json_line, markdown_table, parse_size, rst_table
 
 _HERE = Path(__file__).parent
 
@@ -45,6 +45,9 @@ def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=5, help="repeats, best-of (default 5)")
     parser.add_argument("--tmp", default=None, help="directory for the files (default: $TMPDIR)")
     parser.add_argument("--json", default=None, metavar="FILE", help="append the JSON line here")
+    parser.add_argument(
+        "--rst", default=None, metavar="FILE", help="also write the table as a reST list-table"
+    )
     return parser
 
 
@@ -66,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown_table(figures))
     line = json_line(figures)
     print(line)
+    if options.rst:
+        with open(options.rst, "w", encoding="utf-8") as f:
+            f.write(rst_table(figures) + "\n")
     if options.json:
         with open(options.json, "a", encoding="utf-8") as f:
             f.write(line + "\n")

@@ -24,6 +24,7 @@ __all__ = [
     "json_line",
     "machine",
     "markdown_table",
+    "rst_table",
     "parse_size",
     "peak_rss_growth",
 ]
@@ -170,6 +171,29 @@ def markdown_table(figures: Iterable[Figure]) -> str:
             f"| {ratio} | {fig.target}{verdict} |"
         )
     return "\n".join(rows)
+
+
+def rst_table(figures: Iterable[Figure]) -> str:
+    """The figures as a reST ``list-table`` (for the docs' performance page)."""
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - figure",
+        "     - ours",
+        "     - anchor",
+        "     - ratio",
+        "     - target",
+    ]
+    for fig in figures:
+        ratio = f"{fig.ratio:.2f}×" if fig.ratio is not None else "–"
+        verdict = {True: " ✓", False: " ✗", None: ""}[fig.met]
+        name = fig.name.replace("`", "``")  # markdown code spans as reST literals
+        cells = [name, _fmt(fig.ours, fig.unit), _fmt(fig.anchor, fig.unit), ratio]
+        cells.append(f"{fig.target}{verdict}")
+        lines.append(f"   * - {cells[0]}")
+        lines.extend(f"     - {cell}" for cell in cells[1:])
+    return "\n".join(lines)
 
 
 def json_line(figures: Iterable[Figure], **extra: Any) -> str:
