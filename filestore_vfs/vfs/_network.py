@@ -174,7 +174,8 @@ class ResilientReader(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = self._current().seek(offset, whence)
+        with self._root.translate(self.name):
+            self._pos = self._current().seek(offset, whence)
         return self._pos
 
     def _current(self) -> IO[bytes]:
@@ -199,7 +200,9 @@ class ResilientReader(io.RawIOBase):
                     self._reopen_after(exc)
                 raise
 
-        return self._root.retrying(once)
+        # an error that outlives the retries (a dead server) names the logical path too
+        with self._root.translate(self.name):
+            return self._root.retrying(once)
 
     def read(self, size: int = -1) -> bytes:
         data = self._attempt(lambda f: f.read(size))

@@ -190,6 +190,8 @@ class Root:
         except VFSError:
             raise
         except Exception as e:  # noqa: BLE001  # every backend error is mapped or re-raised
+            if isinstance(e, OSError) and e.filename == logical:
+                raise  # already translated (nested translate, e.g. in a reader)
             mapped = e if isinstance(e, OSError) else self.map_error(e)
             if mapped is None:
                 self._scrub(e)
