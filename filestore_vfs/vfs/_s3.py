@@ -13,7 +13,10 @@ across processes; within one process the VFS still refuses a second writer.
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import IO, Any
 
 import botocore.exceptions
@@ -125,7 +128,7 @@ class S3File(NetworkRoot):
         if isinstance(exc, botocore.exceptions.ClientError):
             exc = translate_boto_error(exc, set_cause=False)
         if isinstance(exc, FileNotFoundError) and not self._bucket_exists():
-            return FileNotFoundError(2, f"bucket {self.bucket!r} does not exist on {self._where()}")
+            return self._no_bucket()
         if isinstance(exc, OSError):
             return exc
         if isinstance(
@@ -145,6 +148,20 @@ class S3File(NetworkRoot):
             return ConnectionError(111, f"cannot reach S3 endpoint {self._where()}")
         return None
 
+    @contextlib.contextmanager
+    def translate(self, logical: str) -> Iterator[None]:
+        """As :meth:`Root.translate`, but "not found" in a missing bucket names the bucket."""
+        with super().translate(logical):
+            try:
+                yield
+            except FileNotFoundError:
+                if self._bucket_exists():
+                    raise
+                raise self._no_bucket() from None
+
+    def _no_bucket(self) -> FileNotFoundError:
+        return FileNotFoundError(2, f"bucket {self.bucket!r} does not exist on {self._where()}")
+
     def _bucket_exists(self) -> bool:
         """Asked only after a "not found", to tell a missing bucket from a missing key."""
         try:
@@ -162,6 +179,20 @@ class S3File(NetworkRoot):
             if rel == "" and self._bucket_exists():
                 return []  # an empty prefix is an empty root, not a missing one
             raise
+
+    def open_read(self, rel: str, *args: Any, **kwargs: Any) -> IO[bytes]:
+        """The base reader, with errors in the middle of a read translated too."""
+        return TranslatedReader(super().open_read(rel, *args, **kwargs), self, self.logical(rel))
+
+    def remove(self, rel: str) -> None:
+        """S3 deletes a missing key without complaint; the VFS promises FileNotFoundError."""
+        if not self.isfile(rel):
+            raise (
+                IsADirectoryError(21, "is a directory; use rmdir")
+                if self.isdir(rel)
+                else FileNotFoundError(2, "no such file")
+            )
+        self.fs.rm_file(self.fs_path(rel))
 
     def rmdir(self, rel: str, recursive: bool = False) -> None:
         if not recursive and self.isdir(rel) and not self.ls(rel):
@@ -181,23 +212,23 @@ class S3File(NetworkRoot):
             raise FileExistsError(17, "already exists")
         if mode == "ab" and not self.fs.exists(final):
             mode = "wb"
-        raw = self.fs.open(final, mode, block_size=self.part_size, autocommit=True)
+        # autocommit only from our close(): a raw file that is garbage-collected unclosed
+        # (fsspec closes it in __del__) must never complete the upload.
+        raw = self.fs.open(final, mode, block_size=self.part_size, autocommit=False)
         return DirectUploadFile(
             raw,
             name=self.logical(rel),
             commit=lambda: None,  # closing the s3fs file completes the upload
             discard=lambda: _cancel(raw),
             release=release,
+            translate=lambda: self.translate(self.logical(rel)),
             empty_exclusive=(lambda: self._create_empty(final)) if mode == "xb" else None,
         )
 
     def _create_empty(self, final: str) -> None:
         """s3fs writes an empty object with an unconditional PUT; ``x`` needs the condition."""
         bucket, key, _ = self.fs.split_path(final)
-        try:
-            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
-        except botocore.exceptions.ClientError as exc:
-            raise translate_boto_error(exc) from None
+        self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
 
 
 def _cancel(raw: Any) -> None:
@@ -213,25 +244,41 @@ class DirectUploadFile(AtomicWriteFile):
     """A writer whose upload is itself atomic: ``close`` completes it, ``abort`` cancels it.
 
     The base class closes the raw file before discarding, which for an upload would mean
-    completing it; here an abort discards first and never completes.
+    completing it; here an abort discards first and never completes. Errors of ``write``
+    (a part upload) and ``close`` (the completion) come out translated by the root.
     """
 
-    def __init__(self, raw: IO[bytes], *, empty_exclusive: Any = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        *,
+        translate: Callable[[], AbstractContextManager[None]],
+        empty_exclusive: Callable[[], None] | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(raw, **kw)
+        self._translate = translate
         self._empty_exclusive = empty_exclusive
+        del self.write  # the method below, not the raw file's: errors are translated
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        with self._translate():
+            return self._raw.write(data)
 
     def close(self) -> None:
         if self.closed:
             return
-        if self._empty_exclusive is not None and self._raw.tell() == 0:
+        with self._translate():
+            if self._empty_exclusive is None or self._raw.tell() != 0:
+                self._raw.autocommit = True  # type: ignore[attr-defined]  # see open_write
+                super().close()
+                return
             try:
                 _cancel(self._raw)
                 self._empty_exclusive()
             finally:
                 self._release()
                 io.BufferedIOBase.close(self)
-            return
-        super().close()
 
     def abort(self) -> None:
         if self.closed:
@@ -241,3 +288,43 @@ class DirectUploadFile(AtomicWriteFile):
         finally:
             self._release()
             io.BufferedIOBase.close(self)
+
+
+class TranslatedReader(io.RawIOBase):
+    """A reader whose errors (a server dying mid-read) come out as the root translates them."""
+
+    def __init__(self, raw: IO[bytes], root: Any, logical: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._root = root
+        self.name = logical
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        with self._root.translate(self.name):
+            return self._raw.seek(offset, whence)
+
+    def read(self, size: int = -1) -> bytes:
+        with self._root.translate(self.name):
+            return self._raw.read(size)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        with self._root.translate(self.name):
+            return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
