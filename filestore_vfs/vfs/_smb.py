@@ -1,0 +1,229 @@
+"""``SMBFile``: a directory on an SMB/CIFS share (Samba, Windows), through smbprotocol.
+
+Writes go to a hidden temporary sibling that replaces the target with one SMB rename
+(``FileRenameInformation`` with ``ReplaceIfExists``). A lock file next to the target
+(:mod:`._lockfile`, created with ``FILE_CREATE``) keeps writers in other processes and on
+other machines out.
+
+smbprotocol keeps one process-wide pool of sessions per server and reuses a session for the
+same user name *without checking the password again*; a root whose password differs from a
+pooled session's therefore authenticates once on a private connection before it is used.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import IO, Any
+
+import smbclient
+import smbclient._pool as smb_pool
+import smbprotocol.exceptions as smb_errors
+from fsspec.implementations.smb import SMBFileSystem, _as_unc_path
+
+from ._atomic import AtomicWriteFile
+from ._errors import ConfigError
+from ._lockfile import DEFAULT_LOCK_TIMEOUT, LockFile, lock_path_for
+from ._network import NetworkRoot
+from ._root import Entry
+
+__all__ = ["SMBFile"]
+
+
+class SMBFile(NetworkRoot):
+    """A directory on an SMB share (pyobs' options, plus ``port`` and locks).
+
+    hostname, port
+        The SMB server (port 445 by default).
+    share
+        The share name (``data`` for ``\\\\server\\data``).
+    username, password
+        The credentials (use ``${ENV}`` in YAML); the password never appears in messages.
+    root
+        The directory inside the share (``""``: the share itself).
+    mkdir
+        Create missing parent directories on write (pyobs' default: true).
+    encrypt
+        Require SMB3 encryption (default: whatever the server asks for).
+    lock_timeout
+        Seconds after which a writer's lock file is considered stale and taken over.
+    """
+
+    extra = "smb"
+
+    def __init__(
+        self,
+        *,
+        hostname: str,
+        share: str,
+        username: str | None = None,
+        password: str | None = None,
+        root: str = "",
+        mkdir: bool = True,
+        port: int = 445,
+        encrypt: bool | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        for option, value in (("hostname", hostname), ("share", share)):
+            if not value or not isinstance(value, str) or "/" in value or "\\" in value:
+                raise ConfigError(f"SMBFile needs '{option}' (a plain name), not {value!r}")
+        self.hostname = hostname
+        self.share = share
+        self.username = username
+        self._password = password
+        self._root = str(root or "").replace("\\", "/").strip("/")
+        self.mkdir = bool(mkdir)
+        self.port = int(port)
+        self.encrypt = encrypt
+        self.lock_timeout = float(lock_timeout)
+        self.secrets = frozenset(s for s in (password,) if s)
+
+    # -- the connection -------------------------------------------------------------------
+    def _make_fs(self) -> SMBFileSystem:
+        self._check_pooled_password()
+        try:
+            fs = _ReplacingSMBFileSystem(
+                host=self.hostname,
+                port=self.port,
+                username=self.username,
+                password=self._password,
+                timeout=self.timeout,
+                encrypt=self.encrypt,
+                register_session_retries=0,  # NetworkRoot retries transient errors itself
+                skip_instance_cache=True,
+            )
+        except (smb_errors.LogonFailure, smb_errors.SMBAuthenticationError):
+            raise self._auth_failed() from None
+        except ValueError as exc:  # smbprotocol's "failed to connect" is a ValueError
+            raise ConnectionError(111, f"cannot connect to {self._where()}: {exc}") from None
+        self._check_share(fs)
+        return fs
+
+    def _check_pooled_password(self) -> None:
+        """Authenticate on a private connection if the pool would reuse another password."""
+        key = f"{self.hostname.lower()}:{self.port}"
+        connection = smb_pool._SMB_CONNECTIONS.get(key)
+        if connection is None or not connection.transport.connected:
+            return
+        sessions = [s for s in connection.session_table.values() if s.username == self.username]
+        if not sessions or all(s.password == self._password for s in sessions):
+            return
+        private: dict[str, Any] = {}
+        try:
+            smbclient.register_session(
+                self.hostname,
+                username=self.username,
+                password=self._password,
+                port=self.port,
+                connection_timeout=self.timeout,
+                connection_cache=private,
+            )
+        except (smb_errors.LogonFailure, smb_errors.SMBAuthenticationError):
+            raise self._auth_failed() from None
+        finally:
+            smbclient.reset_connection_cache(connection_cache=private)
+
+    def _check_share(self, fs: SMBFileSystem) -> None:
+        try:
+            fs.info(f"/{self.share}")
+        except smb_errors.BadNetworkName:
+            raise FileNotFoundError(
+                2, f"share {self.share!r} does not exist on {self._where()}"
+            ) from None
+
+    def _auth_failed(self) -> PermissionError:
+        return PermissionError(
+            13,
+            f"authentication failed for user {self.username!r} on {self._where()}: "
+            "check the username and password",
+        )
+
+    def _where(self) -> str:
+        return f"{self.hostname}:{self.port}"
+
+    @property
+    def base(self) -> str:
+        return f"/{self.share}/{self._root}" if self._root else f"/{self.share}"
+
+    def url(self, rel: str = "") -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"smb://{user}{self.hostname}:{self.port}{self.fs_path(rel)}"
+
+    def close(self) -> None:
+        self._fs = None
+
+    # -- errors ---------------------------------------------------------------------------
+    def map_error(self, exc: BaseException) -> BaseException | None:
+        if isinstance(exc, (smb_errors.LogonFailure, smb_errors.SMBAuthenticationError)):
+            return self._auth_failed()
+        if isinstance(exc, smb_errors.BadNetworkName):
+            return FileNotFoundError(2, f"share {self.share!r} does not exist on {self._where()}")
+        if isinstance(exc, smb_errors.SMBConnectionClosed):
+            self._fs = None
+            return ConnectionError(104, f"lost the connection to {self._where()}")
+        if isinstance(exc, smb_errors.SMBException):
+            return OSError(5, f"SMB error from {self._where()}: {exc}")
+        return None
+
+    def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, (smb_errors.SMBConnectionClosed, ConnectionError)):
+            self._fs = None  # the next attempt opens a new connection
+            return True
+        return super().is_transient(exc)
+
+    # -- operations -----------------------------------------------------------------------
+    def lock_key(self, rel: str) -> tuple[Any, ...]:
+        return ("smb", self.hostname.lower(), self.port, self.fs_path(rel).lower())
+
+    def cross_process_lock(self, rel: str) -> LockFile:
+        final = self.fs_path(rel)
+        self._ensure_parent(final)
+        return LockFile(self.fs, lock_path_for(final), self.logical(rel), timeout=self.lock_timeout)
+
+    def _ensure_parent(self, path: str) -> None:
+        parent = posixpath.dirname(path)
+        if parent.count("/") > 1 and not self.fs.isdir(parent):
+            if not self.mkdir:
+                raise FileNotFoundError(2, "the parent directory does not exist (mkdir: false)")
+            self.fs.makedirs(parent, exist_ok=True)
+
+    def ls(self, rel: str) -> list[Entry]:
+        if rel == "" and not self.fs.exists(self.base):
+            return []  # the root's directory is made on the first write
+        return super().ls(rel)
+
+    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
+        """smbclient files take ``block_size`` as their buffer; they have no fsspec caches."""
+        block = options.get("block_size") or self.block_size
+        f = self.fs.open(self.fs_path(rel), "rb", block_size=block)
+        if offset:
+            f.seek(offset)
+        return f
+
+    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
+        self._ensure_parent(self.fs_path(rel))
+        return super().open_write(rel, mode, release)
+
+    def rename(self, src: str, dst: str) -> None:
+        """One SMB rename that replaces the destination."""
+        self._ensure_parent(self.fs_path(dst))
+        if self.isdir(dst) and not self.isdir(src):
+            raise IsADirectoryError(21, "the destination is a directory")
+        self.fs.mv(self.fs_path(src), self.fs_path(dst))
+
+
+class _ReplacingSMBFileSystem(SMBFileSystem):
+    """fsspec's SMB filesystem whose ``mv`` replaces an existing target in one step.
+
+    fsspec's ``mv`` is ``smbclient.rename``, which fails when the target exists; the atomic
+    write of :class:`~._root.Root` commits with ``mv``, so it must replace.
+    """
+
+    def cp_file(self, path1: str, path2: str, **kw: Any) -> None:
+        self.copy(path1, path2)  # a server-side copy
+
+    def mv(self, path1: str, path2: str, recursive: Any = None, maxdepth: Any = None, **kw: Any):
+        smbclient.replace(
+            _as_unc_path(self.host, path1), _as_unc_path(self.host, path2), port=self._port, **kw
+        )
