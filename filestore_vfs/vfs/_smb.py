@@ -12,6 +12,7 @@ pooled session's therefore authenticates once on a private connection before it 
 
 from __future__ import annotations
 
+import errno
 import posixpath
 from typing import IO, Any
 
@@ -127,7 +128,9 @@ class SMBFile(NetworkRoot):
     def _check_share(self, fs: SMBFileSystem) -> None:
         try:
             fs.info(f"/{self.share}")
-        except smb_errors.BadNetworkName:
+        except (smb_errors.BadNetworkName, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno != errno.ENOENT:
+                raise
             raise FileNotFoundError(
                 2, f"share {self.share!r} does not exist on {self._where()}"
             ) from None
