@@ -111,19 +111,22 @@ def best_of(
     """Run each callable ``repeats`` times, alternating between them; best time of each.
 
     A callable returns its own elapsed time (to leave set-up out of it) or ``None`` to be
-    timed whole. Alternating spreads page-cache and writeback effects over all of them.
-    With ``runs`` (a list), every round's times are appended to it, one list per round.
+    timed whole. The order is reversed every other round (A B, B A, A B, ...), so no callable
+    always runs first (on this machine's disk the second 1 GiB write of a round is often
+    the slower one, whichever it is). With ``runs`` (a list), every round's times are
+    appended to it, one list per round, in the callables' order.
     """
     best = [float("inf")] * len(timed)
-    for _ in range(repeats):
-        times = []
-        for i, fn in enumerate(timed):
+    for round_number in range(repeats):
+        times = [0.0] * len(timed)
+        order = range(len(timed)) if round_number % 2 == 0 else reversed(range(len(timed)))
+        for i in order:
             start = time.perf_counter()
-            elapsed = fn()
+            elapsed = timed[i]()
             if elapsed is None:
                 elapsed = time.perf_counter() - start
             best[i] = min(best[i], elapsed)
-            times.append(elapsed)
+            times[i] = elapsed
         if runs is not None:
             runs.append(times)
     return best
