@@ -1,0 +1,674 @@
+"""``HttpFile``: files under an HTTP(S) URL, read with ranges, written with PUT/WebDAV/pyobs.
+
+Reads go through fsspec's ``HTTPFileSystem`` (aiohttp). A sequential read (``get_file``,
+``copy``, ``cache="stream"``) is one streaming ``GET`` (``Range: bytes=N-`` when it resumes),
+which keeps up with curl; random access (h5py) uses ranged block reads. A server that ignores
+``Range`` still works: sequential reads stream, random access reads a whole-file local copy.
+
+Writes spool to a local temporary file (memory stays flat) and are uploaded when the file is
+closed, according to ``upload_mode``:
+
+``webdav``
+    ``PUT`` to a hidden temporary name, then ``MOVE`` over the target: readers see the old
+    file or the new one. Listing uses ``PROPFIND``; ``DELETE`` and ``MKCOL`` do the rest.
+``put``
+    ``PUT`` straight to the target (atomic on servers that store the body before renaming
+    it into place, like nginx; others may expose a partial file).
+``pyobs``
+    ``POST`` of a multipart form with the field ``file`` (pyobs' HttpFileCache protocol).
+
+TLS certificates are verified by default (``verify_tls``), unlike pyobs' HttpFile, which
+stored the option and never used it.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import io
+import posixpath
+import ssl
+import tempfile
+import uuid
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
+from typing import IO, Any, Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import aiohttp
+import yarl
+from fsspec.asyn import sync
+from fsspec.implementations.http import HTTPFileSystem
+
+from ._atomic import AtomicWriteFile
+from ._errors import ConfigError
+from ._network import NetworkRoot
+from ._paths import INTERNAL_PREFIX
+from ._root import Entry
+
+__all__ = ["HttpFile"]
+
+UploadMode = Literal["put", "webdav", "pyobs"]
+#: aiohttp's read buffer: large enough that a streaming GET keeps up with curl.
+READ_BUFSIZE = 2 << 20
+#: A forward seek shorter than this inside a stream reads on instead of reconnecting.
+SKIP_LIMIT = 1 << 20
+_DAV = "{DAV:}"
+_PROPFIND_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>'
+    b"<D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>"
+)
+
+
+class HttpFile(NetworkRoot):
+    """Files under a URL (pyobs' options, plus authentication, TLS and upload modes).
+
+    download
+        The base URL files are read from (``https://host/data/``).
+    upload
+        The base URL (``put``, ``webdav``) or endpoint (``pyobs``) writes go to; without it
+        the root is read-only.
+    upload_mode
+        ``pyobs`` (default, pyobs' HttpFileCache), ``webdav`` (atomic, with listing and
+        deletes) or ``put``.
+    token
+        A bearer token (use ``${ENV}`` in YAML).
+    username, password
+        HTTP basic authentication (use ``${ENV}`` for the password).
+    verify_tls
+        ``true`` (default: the system's CAs), ``false`` (warns), or the path of a CA bundle.
+    """
+
+    extra = "http"
+
+    def __init__(
+        self,
+        *,
+        download: str,
+        upload: str | None = None,
+        upload_mode: UploadMode = "pyobs",
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        verify_tls: bool | str = True,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        if upload_mode not in ("put", "webdav", "pyobs"):
+            raise ConfigError(f"upload_mode must be put, webdav or pyobs, not {upload_mode!r}")
+        self.download, user, pw = _split_credentials(download, "download")
+        self.upload = None
+        if upload:
+            self.upload, user2, pw2 = _split_credentials(upload, "upload")
+            user, pw = user or user2, pw or pw2
+        self.upload_mode: UploadMode = upload_mode
+        self.username = username or user
+        self._password = password if password is not None else pw
+        self._token = token
+        self.verify_tls = verify_tls
+        if self.upload is None:
+            self.read_only = True  # nowhere to write: every write is a ReadOnlyRootError
+        self._auth = self._auth_header()
+        self.secrets = frozenset(
+            s for s in (token, self._password, self._auth.split(" ")[-1] if self._auth else "") if s
+        )
+        self._ranges: dict[str, bool] = {}
+        if verify_tls is False:
+            warnings.warn(
+                f"HttpFile {self.download}: verify_tls is false, so the server's identity is "
+                "not checked; give the CA bundle instead (verify_tls: /path/ca.pem)",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    # -- the connection -------------------------------------------------------------------
+    def _auth_header(self) -> str | None:
+        if self._token:
+            return f"Bearer {self._token}"
+        if self.username is not None or self._password is not None:
+            pair = f"{self.username or ''}:{self._password or ''}".encode()
+            return "Basic " + base64.b64encode(pair).decode()
+        return None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if self.verify_tls is False:
+            return False
+        if isinstance(self.verify_tls, str):
+            try:
+                return ssl.create_default_context(cafile=self.verify_tls)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"verify_tls: cannot load CA bundle {self.verify_tls!r}: {exc}"
+                ) from None
+        return ssl.create_default_context()
+
+    def _make_fs(self) -> HTTPFileSystem:
+        context = self._ssl()
+        headers = {"Authorization": self._auth} if self._auth else {}
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.timeout, sock_read=self.timeout
+        )
+
+        async def get_client(**kwargs: Any) -> aiohttp.ClientSession:
+            return aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context),
+                headers=headers,
+                timeout=timeout,
+                read_bufsize=READ_BUFSIZE,
+                **kwargs,
+            )
+
+        return HTTPFileSystem(
+            get_client=get_client,
+            skip_instance_cache=True,
+            block_size=self.block_size,
+            encoded=True,
+        )
+
+    @property
+    def base(self) -> str:
+        return self.download.rstrip("/")
+
+    def fs_path(self, rel: str) -> str:
+        return _join(self.download, rel)
+
+    def rel_of(self, fs_name: str) -> str:
+        for top in filter(None, (self.download, self.upload)):
+            path, top_path = urlsplit(fs_name).path, urlsplit(top).path.rstrip("/")
+            if path.rstrip("/") == top_path:
+                return ""
+            if path.startswith(top_path + "/"):
+                return unquote(path[len(top_path) + 1 :]).rstrip("/")
+        raise OSError(5, f"the server listed {fs_name!r}, which is not under the root")
+
+    def url(self, rel: str = "") -> str:
+        return self.fs_path(rel)
+
+    def close(self) -> None:
+        self._fs = None
+
+    # -- requests -------------------------------------------------------------------------
+    def _run(self, coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a coroutine on fsspec's loop with aiohttp errors made into built-in ones."""
+        fs = self.fs
+        try:
+            return sync(fs.loop, coro_fn, timeout=None)
+        except Exception as exc:
+            raise self._builtin(exc) from None
+
+    def _request(
+        self, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> tuple[int, dict[str, str], bytes]:
+        async def call() -> tuple[int, dict[str, str], bytes]:
+            session = await self.fs.set_session()
+            async with session.request(method, yarl.URL(url, encoded=True), **kwargs) as r:
+                body = await r.read() if method not in ("HEAD", "PUT", "MOVE") else b""
+                return r.status, dict(r.headers), body
+
+        status, headers, body = self._run(call)
+        if status not in ok:
+            raise self._status_error(status, method, url)
+        return status, headers, body
+
+    def _status_error(self, status: int, method: str, url: str) -> OSError:
+        what = f"HTTP {status} for {method} {url}"
+        if status == 404:
+            return FileNotFoundError(2, f"no such file or directory ({what})")
+        if status in (401, 403):
+            hint = "check the token" if self._token else "check the username and password"
+            if self._auth is None:
+                hint = "the server wants credentials: set token or username/password"
+            return PermissionError(13, f"access denied ({what}): {hint}")
+        if status == 412:
+            return FileExistsError(17, f"already exists ({what})")
+        if status == 409:
+            return FileNotFoundError(2, f"the parent collection does not exist ({what})")
+        if status in (405, 501):
+            return PermissionError(13, f"the server does not allow {method} ({what})")
+        return OSError(5, what)
+
+    def _builtin(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return self._status_error(
+                exc.status, exc.request_info.method, str(exc.request_info.url)
+            )
+        if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+            return OSError(
+                71,
+                f"TLS verification of {urlsplit(self.download).netloc} failed ({exc}); set "
+                "verify_tls to the CA bundle that signed the server's certificate",
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ConnectionError(111, f"cannot connect to {urlsplit(self.download).netloc}")
+        if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+            return ConnectionError(104, f"lost the connection to {urlsplit(self.download).netloc}")
+        if isinstance(exc, aiohttp.ClientError):
+            return OSError(5, f"{type(exc).__name__}: {exc}")
+        return exc
+
+    def map_error(self, exc: BaseException) -> BaseException | None:
+        mapped = self._builtin(exc)
+        return mapped if mapped is not exc else None
+
+    def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+            return False
+        if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+            return True
+        return super().is_transient(exc)
+
+    # -- metadata -------------------------------------------------------------------------
+    @property
+    def _dav(self) -> bool:
+        return self.upload is not None and self.upload_mode == "webdav"
+
+    def info(self, rel: str) -> Entry:
+        if rel == "":
+            return {"name": self.logical(""), "size": 0, "type": "directory", "mtime": None}
+        if self._dav:
+            entries = self._propfind(rel, depth=0)
+            if entries:
+                return {**entries[0], "name": self.logical(rel)}
+        return self._head_info(rel)
+
+    def _head_info(self, rel: str) -> Entry:
+        url = self.fs_path(rel)
+        status, headers, _ = self._request(
+            "HEAD", url, ok=(200, 301, 302, 404), allow_redirects=False
+        )
+        if status == 200:
+            self._ranges[url] = headers.get("Accept-Ranges", "").lower() == "bytes"
+            return self._file_entry(rel, headers.get("Content-Length"), headers)
+        location = headers.get("Location", "")
+        if status == 404:
+            status, _, _ = self._request("HEAD", url + "/", ok=(200, 404))
+        if status in (200, 301, 302) and (status == 200 or location.endswith("/")):
+            return {"name": self.logical(rel), "size": 0, "type": "directory", "mtime": None}
+        raise FileNotFoundError(2, "no such file or directory")
+
+    def _file_entry(self, rel: str, size: Any, headers: dict[str, str]) -> Entry:
+        return {
+            "name": self.logical(rel),
+            "size": int(size or 0),
+            "type": "file",
+            "mtime": _http_date(headers.get("Last-Modified")),
+        }
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self.info(rel)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def isdir(self, rel: str) -> bool:
+        return rel == "" or (self.exists(rel) and self.info(rel)["type"] == "directory")
+
+    def isfile(self, rel: str) -> bool:
+        return rel != "" and self.exists(rel) and self.info(rel)["type"] == "file"
+
+    def size(self, rel: str) -> int | None:
+        return self.info(rel)["size"]
+
+    def ls(self, rel: str) -> list[Entry]:
+        if self._dav:
+            entries = self._propfind(rel, depth=1)
+            return [e for e in entries[1:] if not _internal(e["name"])]
+        url = self.fs_path(rel) + "/"
+        try:
+            names = self.fs.ls(url, detail=False)
+        except FileNotFoundError:
+            if rel == "":
+                return []
+            raise
+        out = []
+        for name in names:
+            try:
+                sub = self.rel_of(name)
+            except OSError:
+                continue  # a link out of the root (parent directory, another site)
+            if not sub or sub == rel or _internal(sub) or "/" in sub[len(rel) + 1 if rel else 0 :]:
+                continue
+            kind = "directory" if name.endswith("/") else "file"
+            out.append({"name": self.logical(sub), "size": 0, "type": kind, "mtime": None})
+        return out
+
+    def _propfind(self, rel: str, depth: int) -> list[Entry]:
+        url = _join(self.upload or self.download, rel)
+        if depth or not rel:
+            url += "/"  # a collection: nginx refuses PROPFIND on its name without the slash
+        _, _, body = self._request(
+            "PROPFIND",
+            url,
+            ok=(207,),
+            data=_PROPFIND_BODY,
+            headers={"Depth": str(depth), "Content-Type": "application/xml"},
+        )
+        entries = [self._dav_entry(r) for r in ET.fromstring(body).iter(f"{_DAV}response")]
+        entries.sort(key=lambda e: len(e["name"]))  # the collection itself first
+        return entries
+
+    def _dav_entry(self, response: ET.Element) -> Entry:
+        href = response.findtext(f"{_DAV}href") or ""
+        sub = self.rel_of(href)
+        prop = response.find(f".//{_DAV}prop")
+        is_dir = prop is not None and prop.find(f"{_DAV}resourcetype/{_DAV}collection") is not None
+        size = prop.findtext(f"{_DAV}getcontentlength") if prop is not None else None
+        modified = prop.findtext(f"{_DAV}getlastmodified") if prop is not None else None
+        return {
+            "name": self.logical(sub),
+            "size": 0 if is_dir else int(size or 0),
+            "type": "directory" if is_dir else "file",
+            "mtime": _http_date(modified),
+        }
+
+    # -- reading --------------------------------------------------------------------------
+    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
+        url = self.fs_path(rel)
+        info = self._head_info(rel)
+        if info["type"] == "directory":
+            raise IsADirectoryError(21, "is a directory")
+        size = info["size"]
+        if options.get("cache_type") == "readahead" or size == 0:
+            reader: IO[bytes] = _StreamReader(self, url, size, offset)
+            return reader
+        if not self._ranges.get(url, False):
+            local = open(self.cached_copy(rel), "rb")  # noqa: SIM115  # the caller closes it
+            local.seek(offset)
+            return local
+        f = self.fs.open(url, "rb", size=size, **options)
+        if offset:
+            f.seek(offset)
+        return f
+
+    # -- writing --------------------------------------------------------------------------
+    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
+        if self._dav and self.isdir(rel):
+            raise IsADirectoryError(21, "is a directory")
+        if mode == "xb" and self.exists(rel):
+            raise FileExistsError(17, "already exists")
+        spool = tempfile.TemporaryFile(prefix=".~vfs-upload-")  # noqa: SIM115
+        if mode == "ab" and self.exists(rel):
+            with self.open_read(rel, "stream") as src:
+                _copy(src, spool)
+
+        def commit() -> None:
+            spool.flush()
+            self._upload(rel, spool, exclusive=mode == "xb")
+
+        def discard() -> None:
+            spool.close()
+
+        return AtomicWriteFile(
+            _Spool(spool), name=self.logical(rel), commit=commit, discard=discard, release=release
+        )
+
+    def _upload(self, rel: str, spool: IO[bytes], *, exclusive: bool) -> None:
+        spool.seek(0)
+        try:
+            if self.upload_mode == "pyobs":
+                self._post_form(rel, spool)
+            elif self.upload_mode == "put":
+                self._request("PUT", _join(self.upload or "", rel), ok=(200, 201, 204), data=spool)
+            else:
+                self._dav_put(rel, spool, exclusive=exclusive)
+        finally:
+            spool.close()
+
+    def _post_form(self, rel: str, spool: IO[bytes]) -> None:
+        form = aiohttp.FormData()
+        form.add_field("file", spool, filename=rel, content_type="application/octet-stream")
+        self._request("POST", self.upload or "", ok=(200, 201, 204), data=form)
+
+    def _dav_put(self, rel: str, spool: IO[bytes], *, exclusive: bool) -> None:
+        parent = posixpath.dirname(rel)
+        if parent:
+            self._mkcol_all(parent)
+        head, _, tail = rel.rpartition("/")
+        temp = f"{head}/" if head else ""
+        temp += f"{INTERNAL_PREFIX}tmp-{_token()}-{tail}"
+        temp_url = _join(self.upload or "", temp)
+        self._request("PUT", temp_url, ok=(200, 201, 204), data=spool)
+        try:
+            self._move(temp_url, _join(self.upload or "", rel), overwrite=not exclusive)
+        except BaseException:
+            self._delete_quietly(temp_url)
+            raise
+
+    def _move(self, src_url: str, dst_url: str, *, overwrite: bool) -> None:
+        headers = {"Destination": dst_url, "Overwrite": "T" if overwrite else "F"}
+        self._request("MOVE", src_url, ok=(201, 204), headers=headers)
+
+    def _mkcol_all(self, rel: str) -> None:
+        if self.isdir(rel):
+            return
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            self._request(
+                "MKCOL", _join(self.upload or "", "/".join(parts[:i])) + "/", ok=(201, 405)
+            )  # 405: it exists
+
+    def _delete_quietly(self, url: str) -> None:
+        try:
+            self._request("DELETE", url, ok=(200, 204, 404))
+        except OSError:
+            pass
+
+    def _writable_base(self) -> str:
+        if self.upload is None or self.upload_mode == "pyobs":
+            raise PermissionError(
+                13, f"upload_mode {self.upload_mode} cannot change the tree; use webdav or put"
+            )
+        return self.upload
+
+    def makedirs(self, rel: str, exist_ok: bool = True) -> None:
+        self._writable_base()
+        if self.isfile(rel):
+            raise FileExistsError(17, "a file exists where a directory was asked for")
+        if not exist_ok and self.isdir(rel):
+            raise FileExistsError(17, "already exists")
+        self._mkcol_all(rel)
+
+    def remove(self, rel: str) -> None:
+        base = self._writable_base()
+        if self.isdir(rel):
+            raise IsADirectoryError(21, "is a directory; use rmdir")
+        self._request("DELETE", _join(base, rel), ok=(200, 204))
+
+    def rmdir(self, rel: str, recursive: bool = False) -> None:
+        base = self._writable_base()
+        if not self.isdir(rel):
+            kind = NotADirectoryError if self.exists(rel) else FileNotFoundError
+            raise kind(20 if kind is NotADirectoryError else 2, "not a directory")
+        if not recursive and self.ls(rel):
+            raise OSError(39, "directory not empty; pass recursive=True to remove its content")
+        self._request(
+            "DELETE", _join(base, rel) + "/", ok=(200, 204), headers={"Depth": "infinity"}
+        )
+
+    def rename(self, src: str, dst: str) -> None:
+        base = self._writable_base()
+        if self.upload_mode != "webdav":
+            raise NotImplementedError  # the VFS copies, then deletes
+        if self.isdir(dst) and not self.isdir(src):
+            raise IsADirectoryError(21, "the destination is a directory")
+        slash = "/" if self.isdir(src) else ""
+        parent = posixpath.dirname(dst)
+        if parent:
+            self._mkcol_all(parent)
+        self._move(_join(base, src) + slash, _join(base, dst) + slash, overwrite=True)
+
+
+class _Spool(io.BufferedIOBase):
+    """The local spool a writer fills; closing it does not delete it (the upload reads it)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__()
+        self._f = f
+        self.write = f.write  # type: ignore[method-assign]
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def flush(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+
+class _StreamReader(io.RawIOBase):
+    """One streaming ``GET`` read in order; a seek away from the stream reconnects there.
+
+    Works on servers without ``Range`` support too, as long as reads go forward (the bytes
+    before the offset are skipped).
+    """
+
+    def __init__(self, root: HttpFile, url: str, size: int, pos: int) -> None:
+        super().__init__()
+        self._root = root
+        self._url = url
+        self._size = size
+        self._pos = pos
+        self._response: aiohttp.ClientResponse | None = None
+        self._at = 0  # the stream's position
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._size - self._pos
+        size = min(size, self._size - self._pos)
+        if size <= 0:
+            return b""
+        if self._response is None or not 0 <= self._pos - self._at <= SKIP_LIMIT:
+            self._connect()
+        skip = self._pos - self._at
+        data = self._root._run(lambda: self._read_exactly(skip, size))
+        self._at = self._pos = self._pos + len(data)
+        if len(data) < size:
+            raise ConnectionError(104, f"the server closed the stream at byte {self._pos}")
+        return data
+
+    async def _read_exactly(self, skip: int, size: int) -> bytes:
+        assert self._response is not None
+        content = self._response.content
+        while skip:
+            chunk = await content.read(min(skip, SKIP_LIMIT))
+            if not chunk:
+                return b""
+            skip -= len(chunk)
+        parts: list[bytes] = []
+        got = 0
+        while got < size:
+            chunk = await content.read(size - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _connect(self) -> None:
+        self._disconnect()
+        headers = {"Range": f"bytes={self._pos}-"} if self._pos else {}
+
+        async def start() -> aiohttp.ClientResponse:
+            session = await self._root.fs.set_session()
+            return await session.get(yarl.URL(self._url, encoded=True), headers=headers)
+
+        response = self._root._run(start)
+        if response.status not in (200, 206):
+            self._root._run(_closer(response))
+            raise self._root._status_error(response.status, "GET", self._url)
+        self._response = response
+        self._at = self._pos if response.status == 206 else 0  # 200: the server ignores Range
+
+    def _disconnect(self) -> None:
+        if self._response is not None:
+            response, self._response = self._response, None
+            try:
+                self._root._run(_closer(response))
+            except Exception:  # noqa: BLE001  # the link is already gone
+                pass
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._disconnect()
+        super().close()
+
+
+def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        response.close()
+
+    return close
+
+
+def _split_credentials(url: str, option: str) -> tuple[str, str | None, str | None]:
+    """The URL without ``user:password@`` (never shown), and the credentials it held."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(f"HttpFile '{option}' must be an http(s) URL, not {url!r}")
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    if not clean.endswith("/"):
+        clean += "/"
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return clean, user, password
+
+
+def _join(base: str, rel: str) -> str:
+    return base.rstrip("/") + ("/" + quote(rel, safe="/") if rel else "")
+
+
+def _internal(name: str) -> bool:
+    return name.rstrip("/").rsplit("/", 1)[-1].startswith(INTERNAL_PREFIX)
+
+
+def _http_date(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _token() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _copy(src: IO[bytes], dst: IO[bytes]) -> None:
+    while chunk := src.read(8 << 20):
+        dst.write(chunk)
