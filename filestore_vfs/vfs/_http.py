@@ -275,8 +275,10 @@ class HttpFile(NetworkRoot):
     def _head_info(self, rel: str) -> Entry:
         url = self.fs_path(rel)
         status, headers, _ = self._request(
-            "HEAD", url, ok=(200, 301, 302, 404), allow_redirects=False
+            "HEAD", url, ok=(200, 301, 302, 404, 405, 501), allow_redirects=False
         )
+        if status in (405, 501):  # a server without HEAD: the headers of a GET
+            status, headers = self._get_headers(url)
         if status == 200:
             self._ranges[url] = headers.get("Accept-Ranges", "").lower() == "bytes"
             return self._file_entry(rel, headers.get("Content-Length"), headers)
@@ -286,6 +288,18 @@ class HttpFile(NetworkRoot):
         if status in (200, 301, 302) and (status == 200 or location.endswith("/")):
             return {"name": self.logical(rel), "size": 0, "type": "directory", "mtime": None}
         raise FileNotFoundError(2, "no such file or directory")
+
+    def _get_headers(self, url: str) -> tuple[int, dict[str, str]]:
+        async def call() -> tuple[int, dict[str, str]]:
+            session = await self.fs.set_session()
+            async with session.get(yarl.URL(url, encoded=True), allow_redirects=False) as r:
+                r.close()  # the headers are all we need
+                return r.status, dict(r.headers)
+
+        status, headers = self._run(call)
+        if status not in (200, 301, 302, 404):
+            raise self._status_error(status, "GET", url)
+        return status, headers
 
     def _file_entry(self, rel: str, size: Any, headers: dict[str, str]) -> Entry:
         return {
