@@ -14,6 +14,7 @@ across processes; within one process the VFS still refuses a second writer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -150,14 +151,18 @@ class S3File(NetworkRoot):
 
     @contextlib.contextmanager
     def translate(self, logical: str) -> Iterator[None]:
-        """As :meth:`Root.translate`, but "not found" in a missing bucket names the bucket."""
+        """As :meth:`Root.translate`, keeping the server's reason ("Access Denied",
+        "signature does not match"), and naming the bucket when it is the bucket that is
+        missing."""
         with super().translate(logical):
             try:
                 yield
-            except FileNotFoundError:
-                if self._bucket_exists():
-                    raise
-                raise self._no_bucket() from None
+            except FileNotFoundError as exc:
+                if exc.filename is None and not self._bucket_exists():
+                    raise self._no_bucket() from None
+                raise _with_reason(exc) from exc.__cause__
+            except OSError as exc:
+                raise _with_reason(exc) from exc.__cause__
 
     def _no_bucket(self) -> FileNotFoundError:
         return FileNotFoundError(2, f"bucket {self.bucket!r} does not exist on {self._where()}")
@@ -180,9 +185,13 @@ class S3File(NetworkRoot):
                 return []  # an empty prefix is an empty root, not a missing one
             raise
 
-    def open_read(self, rel: str, *args: Any, **kwargs: Any) -> IO[bytes]:
-        """The base reader, with errors in the middle of a read translated too."""
-        return TranslatedReader(super().open_read(rel, *args, **kwargs), self, self.logical(rel))
+    def isdir(self, rel: str) -> bool:
+        """One ``ListObjectsV2`` of at most one key under ``rel/`` (no HEAD, no delimiter)."""
+        if rel == "":
+            return True
+        bucket, key, _ = self.fs.split_path(self.fs_path(rel))
+        out = self.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=key + "/", MaxKeys=1)
+        return bool(out.get("KeyCount") or out.get("Contents"))
 
     def remove(self, rel: str) -> None:
         """S3 deletes a missing key without complaint; the VFS promises FileNotFoundError."""
@@ -206,7 +215,7 @@ class S3File(NetworkRoot):
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         """Upload straight to the key: the object appears when the upload completes."""
         final = self.fs_path(rel)
-        if self.fs.isdir(final):
+        if self.isdir(rel):
             raise IsADirectoryError(21, "is a directory")
         if mode == "xb" and self.fs.exists(final):
             raise FileExistsError(17, "already exists")
@@ -231,11 +240,32 @@ class S3File(NetworkRoot):
         self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
 
 
+def _with_reason(exc: OSError) -> OSError:
+    """s3fs raises ``PermissionError("Access Denied")``: make the message the ``strerror``
+    so that the translated error keeps it."""
+    if exc.strerror is None and exc.args and isinstance(exc.args[0], str):
+        return type(exc)(_ERRNOS.get(type(exc), errno.EIO), exc.args[0])
+    return exc
+
+
+_ERRNOS: dict[type[OSError], int] = {
+    FileNotFoundError: errno.ENOENT,
+    PermissionError: errno.EACCES,
+    FileExistsError: errno.EEXIST,
+}
+
+
 def _cancel(raw: Any) -> None:
-    """Abort the multipart upload (if one started) and make sure nothing commits it later."""
+    """Abort the multipart upload (if one started) and make sure nothing commits it later.
+
+    Best effort: when the server is gone the abort cannot be sent, and the unfinished upload
+    stays invisible (S3 never shows it as an object) until a lifecycle rule removes it.
+    """
     try:
         if not getattr(raw, "_closed", False):
             raw.discard()
+    except Exception:  # noqa: BLE001  # the error that made us abort is the one to report
+        pass
     finally:
         raw.closed = True  # fsspec's __del__ would otherwise close, i.e. commit, the upload
 
@@ -288,43 +318,3 @@ class DirectUploadFile(AtomicWriteFile):
         finally:
             self._release()
             io.BufferedIOBase.close(self)
-
-
-class TranslatedReader(io.RawIOBase):
-    """A reader whose errors (a server dying mid-read) come out as the root translates them."""
-
-    def __init__(self, raw: IO[bytes], root: Any, logical: str) -> None:
-        super().__init__()
-        self._raw = raw
-        self._root = root
-        self.name = logical
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return self._raw.seekable()
-
-    def tell(self) -> int:
-        return self._raw.tell()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        with self._root.translate(self.name):
-            return self._raw.seek(offset, whence)
-
-    def read(self, size: int = -1) -> bytes:
-        with self._root.translate(self.name):
-            return self._raw.read(size)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        with self._root.translate(self.name):
-            return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
