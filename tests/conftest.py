@@ -10,4 +10,10 @@ _DATA = tempfile.mkdtemp(prefix="filestore-vfs-test-data-")
 os.environ["FILESTORE_VFS_DATA"] = _DATA
 os.environ.pop("FILESTORE_VFS_CONFIG", None)
 
+# libca reads EPICS_CA_* once, when pyepics makes its context: reserve the sim IOCs' ports
+# and point the address list at them before any test module imports ophyd or epics.
+from sim_iocs.testing import configure_client_environment  # noqa: E402
+
+configure_client_environment(ports=12)
+
 pytest_plugins = ["tests.servers._fixtures"]

@@ -1,0 +1,41 @@
+"""``filestore_vfs.areadetector``: ophyd's area-detector filestore mixins, rooted in the VFS.
+
+Swap one import line::
+
+    # from ophyd.areadetector.filestore_mixins import FileStoreHDF5IterativeWrite
+    from filestore_vfs.areadetector import FileStoreHDF5IterativeWrite
+
+and give ``root="/detector"`` (a VFS root) instead of a physical directory.
+"""
+
+from ._filestore import (
+    FileStoreBase,
+    FileStoreHDF5,
+    FileStoreHDF5IterativeWrite,
+    FileStoreHDF5Single,
+    FileStoreHDF5SingleIterativeWrite,
+    FileStoreIterativeWrite,
+    FileStorePluginBase,
+    FileStoreTIFF,
+    FileStoreTIFFIterativeWrite,
+    new_short_uid,
+)
+from ._plugins import HDF5PluginWithVFS, TIFFPluginWithVFS
+from ._templates import PathPlan, PathTemplates
+
+__all__ = [
+    "FileStoreBase",
+    "FileStoreHDF5",
+    "FileStoreHDF5IterativeWrite",
+    "FileStoreHDF5Single",
+    "FileStoreHDF5SingleIterativeWrite",
+    "FileStoreIterativeWrite",
+    "FileStorePluginBase",
+    "FileStoreTIFF",
+    "FileStoreTIFFIterativeWrite",
+    "HDF5PluginWithVFS",
+    "PathPlan",
+    "PathTemplates",
+    "TIFFPluginWithVFS",
+    "new_short_uid",
+]
