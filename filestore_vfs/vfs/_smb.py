@@ -12,7 +12,9 @@ pooled session's therefore authenticates once on a private connection before it 
 
 from __future__ import annotations
 
+import collections
 import errno
+import io
 import posixpath
 from typing import IO, Any
 
@@ -28,6 +30,9 @@ from ._network import NetworkRoot
 from ._root import Entry
 
 __all__ = ["SMBFile"]
+
+#: Bytes one SMB2 credit pays for.
+_CREDIT_BYTES = 65536
 
 
 class SMBFile(NetworkRoot):
@@ -197,7 +202,12 @@ class SMBFile(NetworkRoot):
         return super().ls(rel)
 
     def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
-        """smbclient files take ``block_size`` as their buffer; they have no fsspec caches."""
+        """Sequential reads keep several SMB reads in flight (smbclient's own file waits for
+        each reply before it asks again, at half the speed of the ``smbclient`` tool); other
+        reads use smbclient's file with ``block_size`` as its buffer."""
+        if options.get("cache_type") == "readahead":
+            raw = self.fs.open(self.fs_path(rel), "rb", block_size=0)
+            return _PipelinedReader(raw, offset)
         block = options.get("block_size") or self.block_size
         f = self.fs.open(self.fs_path(rel), "rb", block_size=block)
         if offset:
@@ -214,6 +224,118 @@ class SMBFile(NetworkRoot):
         if self.isdir(dst) and not self.isdir(src):
             raise IsADirectoryError(21, "the destination is a directory")
         self.fs.mv(self.fs_path(src), self.fs_path(dst))
+
+
+class _PipelinedReader(io.RawIOBase):
+    """Reads forward with up to ``depth`` SMB read requests of ``chunk`` bytes in flight.
+
+    Memory stays at about ``depth × chunk``; a seek drains the requests in flight (their
+    replies must be received) and starts again at the new offset.
+    """
+
+    def __init__(self, raw: Any, offset: int, chunk: int = 1 << 20, depth: int = 8) -> None:
+        super().__init__()
+        self._raw = raw
+        self._open = raw.fd
+        self._size = int(raw.fd.end_of_file)
+        self._chunk = chunk
+        self._depth = depth
+        self._pos = offset
+        self._next = offset  # where the next request starts
+        self._pending: collections.deque[tuple[Any, Any, int]] = collections.deque()
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        target = max(0, {0: 0, 1: self._pos, 2: self._size}[whence] + offset)
+        if target != self._pos:
+            self._drain()
+            self._pos = self._next = target
+        return self._pos
+
+    def _fill(self) -> None:
+        connection = self._open.connection
+        session = self._open.tree_connect.session
+        window = connection.sequence_window
+        while len(self._pending) < self._depth and self._next < self._size:
+            size = min(self._chunk, self._size - self._next, connection.max_read_size)
+            charge = (size - 1) // _CREDIT_BYTES + 1
+            available = window["high"] - window["low"]
+            if available < charge:
+                if self._pending:
+                    break  # replies bring credits back
+                size = max(1, available) * _CREDIT_BYTES  # the first request of a window
+                size = min(size, self._size - self._next)
+                charge = (size - 1) // _CREDIT_BYTES + 1
+            message, receive = self._open.read(self._next, size, send=False)
+            request = connection.send(
+                message,
+                sid=session.session_id,
+                tid=self._open.tree_connect.tree_connect_id,
+                credit_request=charge * 2,  # grow the window until the pipeline fits
+            )
+            self._pending.append((request, receive, size))
+            self._next += size
+
+    def _take(self) -> bool:
+        """Receive the oldest reply into the buffer; ``False`` at the end of the file."""
+        self._fill()
+        if not self._pending:
+            return False
+        request, receive, size = self._pending.popleft()
+        data = receive(request)
+        self._buf = memoryview(data)
+        if len(data) < size:  # a short read: re-request from where it stopped
+            self._drain(keep_buffer=True)
+            self._next = self._pos + len(data)
+        return len(data) > 0
+
+    def _drain(self, keep_buffer: bool = False) -> None:
+        while self._pending:
+            request, receive, _ = self._pending.popleft()
+            try:
+                receive(request)
+            except Exception:  # noqa: BLE001  # the reply is only being discarded
+                pass
+        if not keep_buffer:
+            self._buf = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._size - self._pos
+        parts: list[memoryview] = []
+        got = 0
+        while got < size and self._pos < self._size:
+            if not self._buf and not self._take():
+                break
+            piece = self._buf[: size - got]
+            self._buf = self._buf[len(piece) :]
+            parts.append(piece)
+            got += len(piece)
+            self._pos += len(piece)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._drain()
+            finally:
+                self._raw.close()
+        super().close()
 
 
 class _ReplacingSMBFileSystem(SMBFileSystem):
