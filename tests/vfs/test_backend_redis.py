@@ -59,9 +59,8 @@ class TestRedisFile(BackendSuite):
     def backend(self, redis_server: RedisServer, prefix: str) -> Backend:
         rw = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
         ro = VirtualFileSystem({"r": spec(redis_server, prefix=prefix, read_only=True)})
-        # large=False: a Redis string holds at most 512 MB and lives in the server's RAM;
-        # the benchmark moves a large value through RedisFile instead.
-        return Backend(rw, "/r/suite", read_only=ro, empty_dirs=False, large=False)
+        # large=True: 256 MiB fits in a Redis string (at most 512 MB, in the server's RAM)
+        return Backend(rw, "/r/suite", read_only=ro, empty_dirs=False, large=True)
 
 
 @pytest.fixture
