@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..vfs import InvalidPathError, UnknownRootError, VirtualFileSystem, split_logical
-from ..vfs._writer import WriterView
+from ..vfs._writer import WriterView, guess_semantics
 
 __all__ = ["PathFormatter", "PathPlan", "PathTemplates"]
 
@@ -127,8 +127,8 @@ class PathTemplates:
         """The relative directory of a formatted write template (relative or absolute)."""
         if self.view.semantics == "windows":
             relative = not (writer.startswith(("\\\\", "//")) or re.match(r"[A-Za-z]:", writer))
-        else:
-            relative = not writer.startswith("/")
+        else:  # a Windows path on a POSIX writer is absolute (and maps to no POSIX root)
+            relative = not writer.startswith("/") and guess_semantics(writer) == "posix"
         if relative:
             parts = (
                 writer.replace("\\", "/").split("/") if self.view.sep == "\\" else writer.split("/")
