@@ -1,0 +1,388 @@
+"""``AzureBlobFile``: a container (and prefix) of Azure Blob Storage, through adlfs.
+
+Writes upload blocks (``Put Block``) and commit the block list when the writer is closed
+(``Put Block List``): the blob changes in that one step, whole, so writes go straight to the
+final name. An aborted writer never commits; its staged blocks are invisible and Azure
+discards them (after a week at most).
+
+Across processes a writer holds a **blob lease**. A lease needs an existing blob and, on
+the target itself, would have to be passed to every block upload and to the commit (adlfs
+cannot). So the lease is taken on a small marker blob next to the target,
+``.~vfs-lock-<name>`` (created empty when missing, never listed), renewed by a background
+timer while the writer is open, and released (the marker deleted) when it closes. A second
+filestore-vfs writer, on any machine, gets :class:`FileBusyError` at ``open``; a writer that
+crashed blocks others at most ``lease_duration`` seconds. aiofs' lease bugs are not repeated:
+the lease is renewed, and a conflict at acquire is a ``FileBusyError``. Writers that do not
+look at the marker (azcopy, the Azure SDK) are not kept out: their commit and ours are each
+atomic, and the last one wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import IO, Any
+
+import adlfs
+from azure.core import exceptions as azure_errors
+from azure.storage.blob import BlobServiceClient
+from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
+
+from ._atomic import AtomicWriteFile
+from ._errors import ConfigError, FileBusyError
+from ._network import NetworkRoot
+from ._paths import INTERNAL_PREFIX
+from ._root import Entry
+
+__all__ = ["AzureBlobFile", "BlobLease"]
+
+#: Block size for uploads (Azure allows up to 4000 MiB per block and 50,000 blocks).
+DEFAULT_PART_SIZE = 16 << 20
+
+
+class AzureBlobFile(NetworkRoot):
+    """Blobs under ``<container>/<prefix>/`` of one storage account.
+
+    account_name
+        The storage account (``devstoreaccount1`` for Azurite).
+    account_key, sas_token, connection_string
+        One way to authenticate (``${ENV}`` in YAML); a connection string carries the
+        account and endpoint too. None: anonymous access to a public container.
+    container
+        The container; it must exist (a missing one is a ``FileNotFoundError`` naming it).
+    prefix
+        A blob-name prefix that acts as the root's directory.
+    blob_endpoint
+        The blob service URL, for Azurite or a private endpoint
+        (``http://127.0.0.1:10000/devstoreaccount1``); default
+        ``https://<account_name>.blob.core.windows.net``.
+    account_host
+        Only the host of a custom HTTPS endpoint (adlfs' option); ``blob_endpoint`` wins.
+    part_size
+        Bytes per uploaded block.
+    lease_duration
+        Seconds of a writer's lease (15 to 60; renewed every third of that while open).
+    """
+
+    extra = "azure"
+    supports_empty_dirs = False
+
+    def __init__(
+        self,
+        *,
+        container: str,
+        account_name: str | None = None,
+        account_key: str | None = None,
+        sas_token: str | None = None,
+        connection_string: str | None = None,
+        prefix: str = "",
+        blob_endpoint: str | None = None,
+        account_host: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        lease_duration: int = 15,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        if not isinstance(container, str) or not container or "/" in container:
+            raise ConfigError(
+                f"AzureBlobFile needs 'container' (a name without '/'), not {container!r}"
+            )
+        if not (account_name or connection_string):
+            raise ConfigError("AzureBlobFile needs 'account_name' or 'connection_string'")
+        if not 15 <= int(lease_duration) <= 60:
+            raise ConfigError(f"lease_duration must be 15 to 60 seconds, not {lease_duration!r}")
+        self.container = container
+        self.prefix = str(prefix or "").strip("/")
+        self.account_name = account_name
+        self._account_key = account_key
+        self._sas_token = sas_token.lstrip("?") if sas_token else None
+        self._connection_string = connection_string
+        self.blob_endpoint = blob_endpoint.rstrip("/") if blob_endpoint else None
+        self.account_host = account_host
+        self.part_size = max(1 << 20, int(part_size))
+        self.lease_duration = int(lease_duration)
+        self.secrets = frozenset(
+            s for s in (account_key, self._sas_token, connection_string) if s and len(s) >= 4
+        )
+        self._sync_client: BlobServiceClient | None = None
+
+    # -- clients --------------------------------------------------------------------------
+    def _account_url(self) -> str:
+        if self.blob_endpoint:
+            return self.blob_endpoint
+        if self.account_host:
+            return f"https://{self.account_host}"
+        return f"https://{self.account_name}.blob.core.windows.net"
+
+    def _client_options(self) -> dict[str, Any]:
+        """Our timeouts and retries, not the SDK's defaults (which wait minutes)."""
+        return {
+            "retry_total": self.retries,
+            "retry_connect": self.retries,
+            "retry_read": self.retries,
+            "retry_backoff_factor": self.retry_backoff,
+            "connection_timeout": self.timeout,
+            "read_timeout": self.timeout,
+        }
+
+    def _credential(self) -> Any:
+        if self._account_key:
+            return {"account_name": self.account_name, "account_key": self._account_key}
+        return self._sas_token
+
+    def _service_client(self, cls: Any) -> Any:
+        if self._connection_string and not self.blob_endpoint:
+            return cls.from_connection_string(self._connection_string, **self._client_options())
+        return cls(self._account_url(), credential=self._credential(), **self._client_options())
+
+    def _make_fs(self) -> adlfs.AzureBlobFileSystem:
+        options: dict[str, Any] = {"skip_instance_cache": True, "blocksize": self.part_size}
+        if self._connection_string:
+            options["connection_string"] = self._connection_string
+        else:
+            options["account_name"] = self.account_name
+            options["account_key"] = self._account_key
+            options["sas_token"] = self._sas_token
+            options["anon"] = not (self._account_key or self._sas_token)
+        fs = adlfs.AzureBlobFileSystem(**options)
+        # adlfs builds its client without retry or timeout settings: use ours
+        fs.service_client = self._service_client(AsyncBlobServiceClient)
+        return fs
+
+    @property
+    def sync_client(self) -> BlobServiceClient:
+        """A synchronous client for leases and container checks."""
+        if self._sync_client is None:
+            self._sync_client = self._service_client(BlobServiceClient)
+        return self._sync_client
+
+    def close(self) -> None:
+        if self._sync_client is not None:
+            self._sync_client.close()
+            self._sync_client = None
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return f"{self.container}/{self.prefix}" if self.prefix else self.container
+
+    def url(self, rel: str = "") -> str:
+        account = self.account_name or "account"
+        return f"az://{account}/{self.fs_path(rel)}"
+
+    def blob_name(self, rel: str) -> str:
+        return self.fs_path(rel)[len(self.container) + 1 :]
+
+    # -- errors -----------------------------------------------------------------------------
+    def map_error(self, exc: BaseException) -> BaseException | None:
+        if isinstance(exc, azure_errors.ClientAuthenticationError):
+            return PermissionError(errno.EACCES, f"Azure refused the credentials: {_reason(exc)}")
+        if isinstance(exc, azure_errors.ResourceNotFoundError):
+            return FileNotFoundError(errno.ENOENT, _reason(exc))
+        if isinstance(exc, azure_errors.HttpResponseError) and exc.status_code == 403:
+            return PermissionError(errno.EACCES, _reason(exc))
+        if isinstance(
+            exc, (azure_errors.ServiceRequestTimeoutError, azure_errors.ServiceResponseTimeoutError)
+        ):
+            return TimeoutError(errno.ETIMEDOUT, f"Azure endpoint {self._account_url()} timed out")
+        if isinstance(exc, (azure_errors.ServiceRequestError, azure_errors.ServiceResponseError)):
+            return ConnectionError(
+                errno.ECONNREFUSED, f"cannot reach Azure endpoint {self._account_url()}"
+            )
+        if isinstance(exc, ValueError) and "Failed to upload block" in str(exc):
+            cause = exc.__cause__
+            return self.map_error(cause) if cause is not None else None
+        return None
+
+    @contextlib.contextmanager
+    def translate(self, logical: str) -> Iterator[None]:
+        """As :meth:`Root.translate`, naming the container when it is the container that is
+        missing."""
+        with super().translate(logical):
+            try:
+                yield
+            except FileNotFoundError as exc:
+                if exc.filename is None and not self._container_exists():
+                    raise self._no_container() from None
+                raise
+            except azure_errors.ResourceNotFoundError as exc:
+                if not self._container_exists():
+                    raise self._no_container() from None
+                raise FileNotFoundError(errno.ENOENT, _reason(exc)) from exc
+
+    def _no_container(self) -> FileNotFoundError:
+        return FileNotFoundError(
+            errno.ENOENT,
+            f"container {self.container!r} does not exist in account {self.account_name or '?'}",
+        )
+
+    def _container_exists(self) -> bool:
+        try:
+            return bool(self.sync_client.get_container_client(self.container).exists())
+        except Exception:  # noqa: BLE001  # unreachable, forbidden, ...: not "missing"
+            return True
+
+    # -- operations ---------------------------------------------------------------------------
+    def ls(self, rel: str) -> list[Entry]:
+        try:
+            return super().ls(rel)
+        except FileNotFoundError:
+            if rel == "" and self._container_exists():
+                return []  # an empty prefix is an empty root
+            raise
+
+    def remove(self, rel: str) -> None:
+        if not self.isfile(rel):
+            if self.isdir(rel):
+                raise IsADirectoryError(errno.EISDIR, "is a directory; use rmdir")
+            raise FileNotFoundError(errno.ENOENT, "no such file")
+        self.fs.rm_file(self.fs_path(rel))
+
+    def rmdir(self, rel: str, recursive: bool = False) -> None:
+        if not recursive and self.isdir(rel) and not self.ls(rel):
+            return  # no empty directories on a blob store
+        super().rmdir(rel, recursive=recursive)
+
+    def cross_process_lock(self, rel: str) -> BlobLease:
+        head, _, tail = self.blob_name(rel).rpartition("/")
+        marker = f"{head}/{INTERNAL_PREFIX}lock-{tail}" if head else f"{INTERNAL_PREFIX}lock-{tail}"
+        blob = self.sync_client.get_blob_client(self.container, marker)
+        return BlobLease(blob, self.logical(rel), self.lease_duration)
+
+    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
+        """Blocks go to the final name and are committed on close (Put Block List)."""
+        final = self.fs_path(rel)
+        if self.isdir(rel):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        exists = self.fs.exists(final)
+        if mode == "xb" and exists:
+            raise FileExistsError(errno.EEXIST, "already exists")
+        # adlfs' "ab" makes an append blob, whose appends are visible at once: copy instead
+        raw = self.fs.open(final, "xb" if mode == "xb" else "wb", block_size=self.part_size)
+        writer = BlockUploadFile(
+            raw,
+            name=self.logical(rel),
+            commit=lambda: None,  # closing the adlfs file commits the block list
+            discard=lambda: _abandon(raw),
+            release=release,
+            translate=lambda: self.translate(self.logical(rel)),
+        )
+        if mode == "ab" and exists:
+            try:
+                with self.fs.open(final, "rb", block_size=self.part_size) as old:
+                    while chunk := old.read(self.part_size):
+                        writer.write(chunk)
+            except BaseException:
+                writer.abort()
+                raise
+        return writer
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an Azure error: the service's message, without the request dump."""
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message).strip().splitlines()[0] if message else type(exc).__name__
+
+
+def _abandon(raw: Any) -> None:
+    """Close the adlfs file without committing its block list: staged blocks stay
+    uncommitted, which Azure never shows and eventually deletes."""
+    raw.forced = True  # fsspec's close() flushes (here: commits) unless already forced
+    try:
+        raw.close()
+    except Exception:  # noqa: BLE001  # a dead link: nothing was committed either way
+        raw.closed = True
+
+
+class BlockUploadFile(AtomicWriteFile):
+    """A writer whose commit is the block-list commit: ``close`` makes the blob, ``abort``
+    leaves the blocks uncommitted. Errors of ``write`` and ``close`` come out translated."""
+
+    def __init__(
+        self,
+        raw: IO[bytes],
+        *,
+        translate: Callable[[], AbstractContextManager[None]],
+        **kw: Any,
+    ) -> None:
+        super().__init__(raw, **kw)
+        self._translate = translate
+        del self.write  # the method below, not the raw file's
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        with self._translate():
+            return self._raw.write(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        with self._translate():
+            super().close()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._discard_quietly()
+        finally:
+            self._release()
+            io.BufferedIOBase.close(self)
+
+
+class BlobLease:
+    """A lease on a marker blob, renewed while held; ``acquire`` raises ``FileBusyError``."""
+
+    def __init__(self, blob: Any, logical: str, duration: int) -> None:
+        self._blob = blob
+        self._logical = logical
+        self._duration = duration
+        self._lease: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> BlobLease:
+        for _ in range(3):  # the marker may vanish between create and lease (its owner left)
+            try:
+                self._blob.upload_blob(b"", overwrite=False)
+            except azure_errors.ResourceExistsError:
+                pass  # someone's marker: leasing it decides
+            try:
+                self._lease = self._blob.acquire_lease(lease_duration=self._duration)
+                break
+            except azure_errors.ResourceNotFoundError:
+                continue
+            except azure_errors.HttpResponseError as exc:
+                if exc.status_code == 409:
+                    raise FileBusyError(
+                        f"{self._logical} is open for writing by another process (lease on "
+                        f"{self._blob.blob_name!r}); try again when it is done"
+                    ) from None
+                raise
+        else:
+            raise FileBusyError(f"{self._logical}: could not lease its lock marker; try again")
+        self._thread = threading.Thread(target=self._renew, name="vfs-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._duration / 3):
+            try:
+                self._lease.renew()
+            except Exception:  # noqa: BLE001  # a dropped link: the lease may lapse
+                pass
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._lease is not None:
+            try:
+                self._blob.delete_blob(lease=self._lease)  # ends the lease with the marker
+            except Exception:  # noqa: BLE001  # it expires after lease_duration
+                pass
+            self._lease = None
