@@ -29,6 +29,22 @@ from ._root import Entry
 
 __all__ = ["SFTPFile", "SSHFile"]
 
+#: SFTP status errors sshfs lets through (on ``open``), as the built-ins they mean.
+_SFTP_ERRORS: tuple[tuple[type[Exception], type[OSError]], ...] = (
+    (asyncssh.sftp.SFTPPermissionDenied, PermissionError),
+    (asyncssh.sftp.SFTPNoSuchFile, FileNotFoundError),
+    (asyncssh.sftp.SFTPFileAlreadyExists, FileExistsError),
+    (asyncssh.sftp.SFTPFileIsADirectory, IsADirectoryError),
+    (asyncssh.sftp.SFTPNotADirectory, NotADirectoryError),
+)
+_SFTP_ERRNO = {
+    PermissionError: 13,
+    FileNotFoundError: 2,
+    FileExistsError: 17,
+    IsADirectoryError: 21,
+    NotADirectoryError: 20,
+}
+
 
 class SFTPFile(NetworkRoot):
     """A directory on an SFTP server (pyobs' options, plus host-key checking and locks).
@@ -162,6 +178,9 @@ class SFTPFile(NetworkRoot):
         if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.sftp.SFTPConnectionLost)):
             self._forget_connection()
             return ConnectionError(104, f"lost the connection to {self._where()}")
+        for kind, builtin in _SFTP_ERRORS:
+            if isinstance(exc, kind):
+                return builtin(_SFTP_ERRNO[builtin], f"{exc} (on {self._where()})")
         if isinstance(exc, (asyncssh.DisconnectError, asyncssh.sftp.SFTPError)):
             return OSError(5, f"{type(exc).__name__} from {self._where()}: {exc}")
         return None

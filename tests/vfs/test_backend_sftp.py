@@ -234,6 +234,15 @@ def test_server_down_at_open(sshd_server: SshdServer) -> None:
     assert "/t" in str(info.value)
 
 
+def test_server_refuses_access(sshd_server: SshdServer) -> None:
+    """The server's "permission denied" (SFTP's 403): /sys refuses new files even to root."""
+    vfs = VirtualFileSystem({"t": sftp_spec(sshd_server, root="/sys", mkdir=False)})
+    with pytest.raises(PermissionError) as info:
+        vfs.write_bytes("/t/new-file", b"1")
+    assert info.value.filename == "/t/new-file"
+    assert not os.path.exists("/sys/new-file")
+
+
 def test_mkdir_false_needs_the_parent(sshd_server: SshdServer) -> None:
     vfs = VirtualFileSystem({"t": sftp_spec(sshd_server, mkdir=False)})
     with pytest.raises(FileNotFoundError, match="mkdir"):
