@@ -20,7 +20,13 @@ from ._filestore import (
     FileStoreTIFFIterativeWrite,
     new_short_uid,
 )
-from ._plugins import HDF5PluginWithVFS, TIFFPluginWithVFS
+from ._plugins import (
+    HDF5PluginWithVFS,
+    HDF5StreamPluginWithVFS,
+    TIFFPluginWithVFS,
+    TIFFStreamPluginWithVFS,
+)
+from ._stream import FileStoreHDF5Stream, FileStoreTIFFStream, StreamingFlyerMixin
 from ._templates import PathPlan, PathTemplates
 
 __all__ = [
@@ -28,14 +34,19 @@ __all__ = [
     "FileStoreHDF5",
     "FileStoreHDF5IterativeWrite",
     "FileStoreHDF5Single",
+    "FileStoreHDF5Stream",
     "FileStoreHDF5SingleIterativeWrite",
     "FileStoreIterativeWrite",
     "FileStorePluginBase",
     "FileStoreTIFF",
     "FileStoreTIFFIterativeWrite",
+    "FileStoreTIFFStream",
     "HDF5PluginWithVFS",
+    "HDF5StreamPluginWithVFS",
     "PathPlan",
     "PathTemplates",
+    "StreamingFlyerMixin",
     "TIFFPluginWithVFS",
+    "TIFFStreamPluginWithVFS",
     "new_short_uid",
 ]
