@@ -20,7 +20,6 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
 ]
 
@@ -41,8 +40,6 @@ autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
-# No network during the build: intersphinx links only resolve from a local cache, if any.
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 nitpicky = False
 
 # -- pages written by other work items --------------------------------------------------
