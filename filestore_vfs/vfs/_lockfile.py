@@ -2,12 +2,15 @@
 
 The lock is a small file next to the target, created with an *exclusive create* (SFTP
 ``O_EXCL``, SMB ``FILE_CREATE``): of two processes, on any machines, exactly one creates it.
-It holds who owns it and since when, so a busy error can say who is writing, and so a lock
-left behind by a writer that died (a crashed process cannot remove it) is taken over once it
-is older than ``timeout`` seconds. The takeover renames the stale lock to a unique name
-first, which only one contender can do, and checks that what it renamed is the stale lock it
-read; the owner's clock dates the lock, so clocks that disagree by more than a fraction of
-``timeout`` weaken the stale rule (never the exclusive create itself).
+It holds who owns it and when it was last refreshed, so a busy error can say who is writing,
+and so a lock left behind by a writer that died (a crashed process cannot remove it) is taken
+over once it is older than ``timeout`` seconds. While held, a daemon thread rewrites the time
+every ``timeout / 4`` seconds, so a write that takes longer than ``timeout`` keeps its lock;
+only a writer that stopped refreshing (dead, or cut off from the server) loses it. The
+takeover renames the stale lock to a unique name first, which only one contender can do, and
+checks that what it renamed is the stale lock it read. The owner's clock dates the lock, so
+clocks that disagree by more than a fraction of ``timeout`` weaken the stale rule (never the
+exclusive create itself).
 
 Works on any fsspec filesystem whose ``open(path, "xb")`` fails when the file exists.
 """
@@ -18,6 +21,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -74,6 +78,8 @@ class LockFile:
         self.timeout = float(timeout)
         self._clock = clock
         self._token: str | None = None
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     # -- acquiring ------------------------------------------------------------------------
     def acquire(self) -> LockFile:
@@ -82,6 +88,7 @@ class LockFile:
             token = uuid.uuid4().hex
             if self._create(token):
                 self._token = token
+                self._start_heartbeat()
                 return self
             holder = self._read(self.path)
             if holder is None:
@@ -90,8 +97,11 @@ class LockFile:
                 raise self._busy(holder)
         raise self._busy(self._read(self.path) or {})
 
+    def _body(self, token: str) -> bytes:
+        return json.dumps({**_owner(), "token": token, "time": self._clock()}).encode()
+
     def _create(self, token: str) -> bool:
-        body = json.dumps({**_owner(), "token": token, "time": self._clock()}).encode()
+        body = self._body(token)
         try:
             with self.fs.open(self.path, "xb") as f:
                 f.write(body)
@@ -160,11 +170,43 @@ class LockFile:
             "try again when it is done"
         )
 
+    # -- keeping it fresh -----------------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        if self.timeout <= 0:
+            return
+        interval = min(max(self.timeout / 4, 0.25), 300.0)
+        self._stop.clear()
+        self._heartbeat = threading.Thread(
+            target=self._beat, args=(interval,), name=f"vfs-lock {self.logical}", daemon=True
+        )
+        self._heartbeat.start()
+
+    def _beat(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            token = self._token
+            if token is None:
+                return
+            try:
+                holder = self._read(self.path)
+                if holder is None or holder.get("token") not in (token, None):
+                    return  # taken over (we were cut off too long): nothing left to refresh
+                with self.fs.open(self.path, "wb") as f:
+                    f.write(self._body(token))
+            except Exception:  # noqa: BLE001  # a dead link: the lock goes stale, as it should
+                pass
+
+    def _stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join(timeout=30)
+        self._heartbeat = None
+
     # -- releasing ------------------------------------------------------------------------
     def release(self) -> None:
         """Remove the lock file if it is still ours (a taken-over lock is left alone)."""
         if self._token is None:
             return
+        self._stop_heartbeat()
         token, self._token = self._token, None
         try:
             holder = self._read(self.path)

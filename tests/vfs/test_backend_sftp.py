@@ -319,3 +319,25 @@ def test_stale_lock_is_taken_over(sshd_server: SshdServer) -> None:
     sub = uuid.uuid4().hex[:8]
     (sshd_server.root / sub).mkdir()
     check_stale_lock(vfs, f"/t/{sub}", sshd_server.root / sub / ".~vfs-lock-stale.bin")
+
+
+def check_lock_heartbeat(spec: dict[str, Any], base: str) -> None:
+    """A writer open longer than lock_timeout keeps its lock: the lock file is refreshed."""
+    fast = {**spec, "lock_timeout": 1.0}
+    first = VirtualFileSystem({"t": fast})
+    second_root = VirtualFileSystem({"t": fast}).roots["t"]
+    second_root.lock_key = lambda rel: ("another registry", rel)  # type: ignore[method-assign]
+    second = VirtualFileSystem({"t": second_root})
+    path = f"{base}/long.bin"
+    with first.open(path, "wb") as f:
+        f.write(b"slow writer")
+        time.sleep(2.5)  # 2.5 × lock_timeout
+        with pytest.raises(FileBusyError, match="open for writing by"):
+            second.open(path, "wb")
+    second.write_bytes(path, b"after")
+    assert first.read_bytes(path) == b"after"
+    assert first.ls(base) == [path]
+
+
+def test_lock_heartbeat(sshd_server: SshdServer) -> None:
+    check_lock_heartbeat(sftp_spec(sshd_server), f"/t/{uuid.uuid4().hex[:8]}")

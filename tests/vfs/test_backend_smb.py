@@ -19,6 +19,7 @@ from .suite import Backend, BackendSuite, MiB
 from .test_backend_sftp import (
     assert_secret_hidden,
     check_cross_process_lock,
+    check_lock_heartbeat,
     check_stale_lock,
     get_file_with_small_disk,
     kill_server,
@@ -144,3 +145,7 @@ def test_lock_file_is_exclusive_on_the_share(smbd_server: SmbServer) -> None:
             second.open(f"{sub}/x.bin", "wb")
     second.write_bytes(f"{sub}/x.bin", b"second")
     assert first.read_bytes(f"{sub}/x.bin") == b"second"
+
+
+def test_lock_heartbeat(smbd_server: SmbServer) -> None:
+    check_lock_heartbeat(smb_spec(smbd_server), f"/t/{uuid.uuid4().hex[:8]}")
