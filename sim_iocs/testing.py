@@ -201,12 +201,16 @@ def _wait_ready(ioc: SimIOC, deadline: float) -> None:
         time.sleep(0.02)
     import epics
 
-    pv = epics.get_pv(ioc.pv(READY_PV), connect=False)
-    while time.monotonic() < deadline:
-        if pv.wait_for_connection(timeout=0.2) and pv.get(timeout=1.0) is not None:
-            return
-        if not ioc.alive():
-            break
+    # A PV of its own, not epics.get_pv(): the shared cache would hand ophyd a plain PV.
+    pv = epics.PV(ioc.pv(READY_PV), auto_monitor=False)
+    try:
+        while time.monotonic() < deadline:
+            if pv.wait_for_connection(timeout=0.2) and pv.get(timeout=1.0) is not None:
+                return
+            if not ioc.alive():
+                break
+    finally:
+        pv.disconnect()
     raise SimIOCError(
         f"{ioc} runs but no CA get answers: is 127.0.0.1:{ioc.port} in EPICS_CA_ADDR_LIST "
         f"({os.environ.get('EPICS_CA_ADDR_LIST')!r}) of this process? Call "

@@ -32,6 +32,10 @@ try:
 except SimIOCError as exc:  # pragma: no cover - depends on what ran before
     _SETUP_ERROR = str(exc)
 
+# ophyd swaps pyepics' PV class when imported; import it before the helpers below cache
+# any PV, or ophyd would later be handed plain pyepics PVs from that cache.
+import ophyd  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def sim_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -101,18 +105,31 @@ class CA:
             time.sleep(0.005)
         raise AssertionError(f"{name} is {value!r}, expected {expected!r} within {timeout} s")
 
+    def wait_for_error(self, plugin: str, text: str, timeout: float = 10.0) -> str:
+        """Wait until ``WriteMessage`` contains ``text`` and ``WriteStatus`` is an error."""
+        deadline = time.monotonic() + timeout
+        message = ""
+        while time.monotonic() < deadline:
+            message = self.get(f"{plugin}WriteMessage", as_string=True)
+            status = self.get(f"{plugin}WriteStatus", as_string=True)
+            if text in message and status == "Write error":
+                return message
+            time.sleep(0.005)
+        raise AssertionError(f"{plugin}WriteMessage is {message!r}, expected {text!r} + error")
+
     def setup_file_plugin(
         self, plugin: str, path: str, *, mode: str = "Stream", template: str | None = None
     ) -> None:
         """Enable ``plugin`` on the cam with a clean file configuration."""
         self.put(f"{plugin}Capture", 0)
         self.wait_for(f"{plugin}Capture_RBV", 0)
-        if self.get(f"{plugin}ArraySize0_RBV") == 0:  # prime: AD needs one frame first
-            self.put(f"{plugin}AutoSave", 0)
-            self.put(f"{plugin}EnableCallbacks", 1)
-            self.put(f"{plugin}NDArrayPort", "SIM1")
-            self.acquire(1)
-            self.wait_for(f"{plugin}ArraySize0_RBV", self.get("cam1:SizeX_RBV"))
+        # Prime: without LazyOpen a file takes the size and type of the last frame seen.
+        self.put(f"{plugin}AutoSave", 0)
+        self.put(f"{plugin}FileWriteMode", "Single")
+        self.put(f"{plugin}EnableCallbacks", 1)
+        self.put(f"{plugin}NDArrayPort", "SIM1")
+        self.acquire(1)
+        self.wait_for(f"{plugin}ArraySize0_RBV", self.get("cam1:SizeX_RBV"))
         for name, value in (
             ("EnableCallbacks", 1),
             ("NDArrayPort", "SIM1"),
@@ -130,8 +147,8 @@ class CA:
             self.put(f"{plugin}FileTemplate", template)
         self.put(f"{plugin}FilePath", path)
         self.wait_for(f"{plugin}FilePath_RBV", path if path.endswith(("/", "\\")) else path + "/")
+        # WriteStatus is a bi (only the IOC sets it); the message waveform takes a put.
         self.put(f"{plugin}WriteMessage", "")
-        self.put(f"{plugin}WriteStatus", 0)
 
     def disable_plugins(self) -> None:
         for plugin in ("image1:", "HDF1:", "TIFF1:"):

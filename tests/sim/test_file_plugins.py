@@ -53,8 +53,7 @@ def test_file_path_missing_or_outside_every_mount(ca, path, message):
     ca.put("HDF1:FilePath", path)
     ca.wait_for("HDF1:FilePath_RBV", path)
     ca.wait_for("HDF1:FilePathExists_RBV", 0)
-    assert message in ca.get("HDF1:WriteMessage", as_string=True)
-    assert ca.get("HDF1:WriteStatus", as_string=True) == "Write error"
+    ca.wait_for_error("HDF1:", message)
 
 
 @pytest.mark.parametrize(
@@ -213,8 +212,7 @@ def test_tiff_one_frame_per_file(ca, sim_data, tmp_path):
 def test_capture_in_single_mode_is_an_error(ca):
     ca.setup_file_plugin("HDF1:", "/ioc/data/", mode="Single")
     ca.put("HDF1:Capture", 1, wait=False)
-    ca.wait_for("HDF1:WriteStatus", "Write error")
-    assert "capture not supported in Single mode" in ca.get("HDF1:WriteMessage", as_string=True)
+    ca.wait_for_error("HDF1:", "capture not supported in Single mode")
     ca.wait_for("HDF1:Capture_RBV", 0)
     assert ca.get("HDF1:Capture") == 0
 
@@ -223,8 +221,7 @@ def test_num_capture_0_in_capture_mode_is_an_error(ca):
     ca.setup_file_plugin("HDF1:", "/ioc/data/", mode="Capture")
     ca.put("HDF1:NumCapture", 0)
     ca.put("HDF1:Capture", 1, wait=False)
-    ca.wait_for("HDF1:WriteStatus", "Write error")
-    assert "NumCapture" in ca.get("HDF1:WriteMessage", as_string=True)
+    ca.wait_for_error("HDF1:", "NumCapture must be > 0")
     ca.wait_for("HDF1:Capture_RBV", 0)
 
 
@@ -232,8 +229,7 @@ def test_num_capture_0_in_capture_mode_is_an_error(ca):
 def test_file_template_with_wrong_conversions(ca, template):
     ca.setup_file_plugin("HDF1:", "/ioc/data/", template=template)
     ca.put("HDF1:Capture", 1, wait=False)
-    ca.wait_for("HDF1:WriteStatus", "Write error")
-    assert "FileTemplate" in ca.get("HDF1:WriteMessage", as_string=True)
+    ca.wait_for_error("HDF1:", "FileTemplate")
     ca.wait_for("HDF1:Capture_RBV", 0)
     ca.put("HDF1:FileTemplate", "%s%s_%6.6d.h5")
 
@@ -243,10 +239,7 @@ def test_unwritable_directory(ca):
     ca.wait_for("HDF1:FilePathExists_RBV", 1)
     before = ca.get("HDF1:ArrayCounter_RBV")
     ca.acquire(1)
-    ca.wait_for("HDF1:WriteStatus", "Write error")
-    assert "Error opening file /ioc/readonly/img_000000.h5" in ca.get(
-        "HDF1:WriteMessage", as_string=True
-    )
+    ca.wait_for_error("HDF1:", "Error opening file /ioc/readonly/img_000000.h5")
     assert ca.get("HDF1:ArrayCounter_RBV") == before + 1
     ca.acquire(1)  # the IOC goes on
     assert ca.get("cam1:DetectorState_RBV", as_string=True) == "Idle"
@@ -266,8 +259,7 @@ def test_data_type_changed_mid_acquisition(ca, sim_data, tmp_path):
     ca.put("cam1:Acquire", 1, wait=False)
     ca.wait_for("HDF1:NumCaptured_RBV", 3)
     ca.put("cam1:DataType", "UInt32")
-    ca.wait_for("HDF1:WriteStatus", "Write error")
-    assert ca.get("HDF1:WriteMessage", as_string=True) == "Invalid frame. Ignoring."
+    ca.wait_for_error("HDF1:", "Invalid frame. Ignoring.")
     ca.put("cam1:Acquire", 0)
     ca.wait_for("cam1:Acquire_RBV", 0)
     ca.put("HDF1:Capture", 0)
