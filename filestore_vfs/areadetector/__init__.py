@@ -20,6 +20,7 @@ from ._filestore import (
     FileStoreTIFFIterativeWrite,
     new_short_uid,
 )
+from ._path_provider import VFSPathProvider
 from ._plugins import (
     HDF5PluginWithVFS,
     HDF5StreamPluginWithVFS,
@@ -48,5 +49,6 @@ __all__ = [
     "StreamingFlyerMixin",
     "TIFFPluginWithVFS",
     "TIFFStreamPluginWithVFS",
+    "VFSPathProvider",
     "new_short_uid",
 ]
