@@ -49,7 +49,13 @@ def _enums(rtyp_out: str, strs: tuple[str, ...], *names: str) -> dict[str, dict[
 def _chars(length: int, *names: str, read_only: bool = False) -> dict[str, dict[str, Any]]:
     rtyp = "waveform"
     return {
-        n: {"kind": "char", "rtyp": rtyp, "max_length": length, "read_only": read_only, "value": ""}
+        n: {
+            "kind": "char",
+            "rtyp": rtyp,
+            "max_length": length,
+            "read_only": read_only or n.endswith("_RBV"),
+            "value": "",
+        }
         for n in names
     }
 

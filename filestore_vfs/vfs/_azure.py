@@ -140,7 +140,11 @@ class AzureBlobFile(NetworkRoot):
         return cls(self._account_url(), credential=self._credential(), **self._client_options())
 
     def _make_fs(self) -> adlfs.AzureBlobFileSystem:
-        options: dict[str, Any] = {"skip_instance_cache": True, "blocksize": self.part_size}
+        options: dict[str, Any] = {
+            "skip_instance_cache": True,
+            "blocksize": self.part_size,
+            "use_listings_cache": False,  # other processes write too: never list from a cache
+        }
         if self._connection_string:
             options["connection_string"] = self._connection_string
         else:
@@ -193,7 +197,7 @@ class AzureBlobFile(NetworkRoot):
             return ConnectionError(
                 errno.ECONNREFUSED, f"cannot reach Azure endpoint {self._account_url()}"
             )
-        if isinstance(exc, ValueError) and "Failed to upload block" in str(exc):
+        if isinstance(exc, RuntimeError) and "Failed to upload block" in str(exc):
             cause = exc.__cause__
             return self.map_error(cause) if cause is not None else None
         return None
@@ -206,7 +210,7 @@ class AzureBlobFile(NetworkRoot):
             try:
                 yield
             except FileNotFoundError as exc:
-                if exc.filename is None and not self._container_exists():
+                if exc.filename != logical and not self._container_exists():
                     raise self._no_container() from None
                 raise
             except azure_errors.ResourceNotFoundError as exc:
@@ -336,10 +340,13 @@ class BlockUploadFile(AtomicWriteFile):
 class BlobLease:
     """A lease on a marker blob, renewed while held; ``acquire`` raises ``FileBusyError``."""
 
-    def __init__(self, blob: Any, logical: str, duration: int) -> None:
+    def __init__(
+        self, blob: Any, logical: str, duration: int, renew_every: float | None = None
+    ) -> None:
         self._blob = blob
         self._logical = logical
         self._duration = duration
+        self.renew_every = renew_every or duration / 3
         self._lease: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -369,7 +376,7 @@ class BlobLease:
         return self
 
     def _renew(self) -> None:
-        while not self._stop.wait(self._duration / 3):
+        while not self._stop.wait(self.renew_every):
             try:
                 self._lease.renew()
             except Exception:  # noqa: BLE001  # a dropped link: the lease may lapse

@@ -158,7 +158,7 @@ class S3File(NetworkRoot):
             try:
                 yield
             except FileNotFoundError as exc:
-                if exc.filename is None and not self._bucket_exists():
+                if exc.filename != logical and not self._bucket_exists():
                     raise self._no_bucket() from None
                 raise _with_reason(exc) from exc.__cause__
             except OSError as exc:

@@ -49,10 +49,9 @@ def test_ophyd_async_prepare_file_paths_puts_writer_view() -> None:
     """ophyd-async's own AD file-path logic, on a mock HDF writer: FilePath is the IOC's view."""
     import asyncio
 
-    from ophyd_async.core import init_devices
+    from ophyd_async.core import init_devices, set_mock_value
     from ophyd_async.epics.adcore import NDFileHDF5IO
     from ophyd_async.epics.adcore._data_logic import prepare_file_paths
-    from ophyd_async.testing import set_mock_value
 
     async def main() -> tuple[str, int]:
         async with init_devices(mock=True):

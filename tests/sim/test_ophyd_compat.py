@@ -18,7 +18,7 @@ import pytest
 
 from sim_iocs import expected_frame
 
-pytestmark = pytest.mark.ioc
+pytestmark = [pytest.mark.ioc, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
