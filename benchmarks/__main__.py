@@ -54,16 +54,24 @@ def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     names = available()
     parser = build_parser(names)
-    modules = {n: importlib.import_module(f"benchmarks.bench_{n}") for n in names}
+    modules = {}
+    for name in names:
+        try:
+            modules[name] = importlib.import_module(f"benchmarks.bench_{name}")
+        except ImportError as exc:  # a benchmark whose dependencies are not installed
+            print(f"skipping benchmark {name}: {exc}", file=sys.stderr)
     for module in modules.values():
         if hasattr(module, "add_arguments"):
             module.add_arguments(parser)
     options = parser.parse_args(argv)
     unknown = [n for n in options.names if n not in modules]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(names)}")
+        parser.error(
+            f"unknown or unavailable benchmark(s) {', '.join(unknown)}; "
+            f"available: {', '.join(modules)}"
+        )
     figures: list[Figure] = []
-    for name in options.names or names:
+    for name in options.names or list(modules):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         figures.extend(modules[name].run(options))
     print(markdown_table(figures))
