@@ -38,6 +38,20 @@ class AtomicWriteFile(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
+    # Local roots write to a real file opened read-write, so libraries that write by
+    # seeking and reading back (h5py, tifffile) can write through the VFS directly.
+    def readable(self) -> bool:
+        return getattr(self._raw, "readable", lambda: False)()
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._raw.read(-1 if size is None else size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._raw.readinto(buffer)  # type: ignore[attr-defined]
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._raw.truncate(size)
+
     def seekable(self) -> bool:
         return self._raw.seekable()
 

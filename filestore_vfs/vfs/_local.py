@@ -173,9 +173,9 @@ class LocalFile(Root):
         tmp = self._temp_sibling(final)
         if mode == "ab" and os.path.exists(final):
             shutil.copyfile(final, tmp)
-            raw = open(tmp, "ab")  # noqa: SIM115
+            raw = open(tmp, "a+b")  # noqa: SIM115
         else:
-            raw = open(tmp, "xb")  # noqa: SIM115
+            raw = open(tmp, "x+b")  # noqa: SIM115  # readable: h5py seeks and reads back
 
         def commit() -> None:
             if mode == "xb":
