@@ -116,10 +116,16 @@ class LockFile:
         return True
 
     def _read(self, path: str) -> dict[str, Any] | None:
-        try:
-            data = self.fs.cat_file(path)
-        except FileNotFoundError:
-            return None
+        for attempt in range(4):
+            try:
+                data = self.fs.cat_file(path)
+                break
+            except FileNotFoundError:
+                return None
+            except Exception:  # noqa: BLE001  # being rewritten (an SMB sharing violation)
+                if attempt == 3:
+                    return {}  # unreadable: judged by its mtime
+                time.sleep(0.05 * (attempt + 1))
         try:
             holder = json.loads(data)
             return holder if isinstance(holder, dict) else {}

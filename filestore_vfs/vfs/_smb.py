@@ -31,6 +31,8 @@ from ._root import Entry
 
 __all__ = ["SMBFile"]
 
+#: errno values of a socket the server closed under smbprotocol.
+_DEAD_SOCKET = {errno.EBADF, errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN}
 #: Bytes one SMB2 credit pays for.
 _CREDIT_BYTES = 65536
 
@@ -97,6 +99,8 @@ class SMBFile(NetworkRoot):
                 timeout=self.timeout,
                 encrypt=self.encrypt,
                 register_session_retries=0,  # NetworkRoot retries transient errors itself
+                # other readers, and the rename that replaces a file, may share an open file
+                share_access="rwd",
                 skip_instance_cache=True,
             )
         except (smb_errors.LogonFailure, smb_errors.SMBAuthenticationError):
@@ -175,7 +179,8 @@ class SMBFile(NetworkRoot):
         return None
 
     def is_transient(self, exc: BaseException) -> bool:
-        if isinstance(exc, (smb_errors.SMBConnectionClosed, ConnectionError)):
+        dead_socket = isinstance(exc, OSError) and exc.errno in _DEAD_SOCKET
+        if dead_socket or isinstance(exc, (smb_errors.SMBConnectionClosed, ConnectionError)):
             self._fs = None  # the next attempt opens a new connection
             return True
         return super().is_transient(exc)
@@ -333,8 +338,9 @@ class _PipelinedReader(io.RawIOBase):
         if not self.closed:
             try:
                 self._drain()
-            finally:
                 self._raw.close()
+            except Exception:  # noqa: BLE001  # a dead link closes the server's handle too
+                pass
         super().close()
 
 
