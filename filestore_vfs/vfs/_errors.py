@@ -76,7 +76,10 @@ class ReadOnlyRootError(VFSError, PermissionError):
 class BackendUnavailableError(VFSError, ImportError):
     """A root class needs an optional dependency that is not installed."""
 
-    def __init__(self, what: str, extra: str, cause: BaseException | None = None) -> None:
+    def __init__(self, what: str, extra: str | None, cause: BaseException | None = None) -> None:
         self.extra = extra
         detail = f" ({cause})" if cause else ""
-        super().__init__(f"{what} needs `pip install 'filestore-vfs[{extra}]'`{detail}")
+        if extra is None:  # a protocol no extra of ours installs: fsspec's own hint says what
+            super().__init__(f"{what} is not available{detail}")
+        else:
+            super().__init__(f"{what} needs `pip install 'filestore-vfs[{extra}]'`{detail}")

@@ -8,6 +8,7 @@ import fsspec
 from fsspec import AbstractFileSystem
 
 from ._errors import BackendUnavailableError, ConfigError
+from ._local import confine_local
 from ._root import SECRET_OPTION, Root
 
 __all__ = ["FsspecFile", "PROTOCOL_EXTRAS"]
@@ -60,9 +61,11 @@ class FsspecFile(Root):
         try:
             return fsspec.filesystem(self.protocol, **self._options)
         except ImportError as exc:
-            extra = PROTOCOL_EXTRAS.get(self.protocol, "all")
+            extra = PROTOCOL_EXTRAS.get(self.protocol)
             raise BackendUnavailableError(
-                f"root /{self.name} (fsspec protocol {self.protocol!r})", extra, None
+                f"root /{self.name} (fsspec protocol {self.protocol!r})",
+                extra,
+                None if extra else exc,
             ) from exc
         except ValueError as exc:
             if "Protocol not known" in str(exc):
@@ -74,6 +77,11 @@ class FsspecFile(Root):
     @property
     def base(self) -> str:
         return self.fs._strip_protocol(self._root) if self._root else self.fs.root_marker
+
+    def confine(self, rel: str) -> None:
+        """On the local protocol, links leaving the root are refused as in ``LocalFile``."""
+        if rel and self.protocol in ("file", "local"):
+            confine_local(self.base, rel, self.logical(rel))
 
     def url(self, rel: str = "") -> str:
         return f"{self.protocol}://{self.fs_path(rel).lstrip('/')}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import io
+import os
 import posixpath
 import ssl
 import tempfile
@@ -106,7 +107,13 @@ class HttpFile(NetworkRoot):
         self.username = username or user
         self._password = password if password is not None else pw
         self._token = token
-        self.verify_tls = verify_tls
+        if isinstance(verify_tls, str) and verify_tls.lower() in ("true", "false"):
+            verify_tls = verify_tls.lower() == "true"
+        if isinstance(verify_tls, str) and not os.path.isfile(os.path.expanduser(verify_tls)):
+            raise ConfigError(f"verify_tls: no CA bundle at {verify_tls!r}")
+        self.verify_tls = (
+            os.path.expanduser(verify_tls) if isinstance(verify_tls, str) else verify_tls
+        )
         if self.upload is None:
             self.read_only = True  # nowhere to write: every write is a ReadOnlyRootError
         self._auth = self._auth_header()
@@ -245,6 +252,9 @@ class HttpFile(NetworkRoot):
             return ConnectionError(104, f"lost the connection to {urlsplit(self.download).netloc}")
         if isinstance(exc, aiohttp.ClientError):
             return OSError(5, f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, TimeoutError):
+            where = urlsplit(self.download).netloc
+            return TimeoutError(110, f"no answer from {where} within {self.timeout:g} s (timeout)")
         return exc
 
     def map_error(self, exc: BaseException) -> BaseException | None:
@@ -309,18 +319,21 @@ class HttpFile(NetworkRoot):
             "mtime": _http_date(headers.get("Last-Modified")),
         }
 
-    def exists(self, rel: str) -> bool:
+    def _kind(self, rel: str) -> str | None:
+        """``"file"``, ``"directory"`` or ``None`` (missing), in one request."""
         try:
-            self.info(rel)
+            return self.info(rel)["type"]
         except FileNotFoundError:
-            return False
-        return True
+            return None
+
+    def exists(self, rel: str) -> bool:
+        return self._kind(rel) is not None
 
     def isdir(self, rel: str) -> bool:
-        return rel == "" or (self.exists(rel) and self.info(rel)["type"] == "directory")
+        return rel == "" or self._kind(rel) == "directory"
 
     def isfile(self, rel: str) -> bool:
-        return rel != "" and self.exists(rel) and self.info(rel)["type"] == "file"
+        return rel != "" and self._kind(rel) == "file"
 
     def size(self, rel: str) -> int | None:
         return self.info(rel)["size"]

@@ -25,6 +25,18 @@ from ._root import Entry, Root
 __all__ = ["LocalFile", "TempFile"]
 
 
+def confine_local(base: str, rel: str, logical: str) -> None:
+    """Refuse ``rel`` if, with symlinks resolved, it lies outside the directory ``base``."""
+    real = os.path.realpath(f"{base.rstrip('/')}/{rel}")
+    top = os.path.realpath(base)
+    if real != top and not real.startswith(top.rstrip("/") + "/"):
+        root = logical.split("/")[1]
+        raise PathEscapeError(
+            f"{logical} leads outside root /{root} through a symlink; "
+            "nothing outside a root is reachable"
+        )
+
+
 class LocalFile(Root):
     """A directory on this machine.
 
@@ -38,7 +50,6 @@ class LocalFile(Root):
         super().__init__(**common)
         self._dir = os.path.abspath(os.path.expanduser(os.path.expandvars(str(root))))
         self.mkdir = bool(mkdir)
-        self._real_dir: str | None = None
 
     def _make_fs(self) -> AbstractFileSystem:
         return LocalFileSystem()
@@ -63,17 +74,8 @@ class LocalFile(Root):
         return FlockLock(f"{head}/{INTERNAL_PREFIX}lock-{tail}", self.logical(rel))
 
     def confine(self, rel: str) -> None:
-        if not rel:
-            return
-        real = os.path.realpath(self.fs_path(rel))
-        if self._real_dir is None:
-            self._real_dir = os.path.realpath(self._dir)
-        top = self._real_dir
-        if real != top and not real.startswith(top.rstrip("/") + "/"):
-            raise PathEscapeError(
-                f"{self.logical(rel)} leads outside root /{self.name} through a symlink; "
-                "nothing outside a root is reachable"
-            )
+        if rel:
+            confine_local(self.base, rel, self.logical(rel))
 
     def _escapes(self, rel: str) -> bool:
         try:

@@ -1,7 +1,7 @@
 """``vfs://``: the VFS as an fsspec filesystem, so every fsspec-aware tool reads logical paths.
 
 ``fsspec.open("vfs://detector/2026/11/21/x.h5")`` resolves through :func:`default_vfs`, or
-through ``config=`` (a YAML path, YAML text or a mapping) or ``vfs=`` (an instance).
+through ``config=`` (a YAML path, YAML text or a mapping) or ``instance=`` (a VFS object).
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ class VFSFileSystem(AbstractFileSystem):
     root_marker = ""
 
     def __init__(
-        self, config: Any = None, vfs: VirtualFileSystem | None = None, **kwargs: Any
+        self, config: Any = None, instance: VirtualFileSystem | None = None, **kwargs: Any
     ) -> None:
+        # ``instance`` rather than ``vfs``: fsspec reads a keyword named after the protocol
+        # as that protocol's options, so ``fsspec.open(url, vfs=...)`` could never work.
         super().__init__(**kwargs)
-        if vfs is not None:
-            self.vfs = vfs
+        if instance is not None:
+            self.vfs = instance
         elif config is None:
             self.vfs = default_vfs()
         elif isinstance(config, dict):

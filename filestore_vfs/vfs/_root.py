@@ -9,6 +9,7 @@ roots lock across processes). Everything else here works for any fsspec filesyst
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import re
 import uuid
@@ -40,6 +41,16 @@ _KEPT_OS_ERRORS: tuple[type[OSError], ...] = (
     ConnectionError,
     BlockingIOError,
 )
+#: errno values for errors raised without one (fsspec often does): "[Errno None]" helps nobody.
+_ERRNOS: dict[type[BaseException], int] = {
+    FileNotFoundError: errno.ENOENT,
+    IsADirectoryError: errno.EISDIR,
+    NotADirectoryError: errno.ENOTDIR,
+    FileExistsError: errno.EEXIST,
+    PermissionError: errno.EACCES,
+    TimeoutError: errno.ETIMEDOUT,
+    ConnectionError: errno.ECONNABORTED,
+}
 _REASONS: dict[type[BaseException], str] = {
     FileNotFoundError: "no such file or directory",
     IsADirectoryError: "is a directory",
@@ -108,7 +119,11 @@ class Root:
         return self
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} /{self.name} at {self.url()}>"
+        try:
+            where = self.url()
+        except Exception:  # noqa: BLE001  # a repr must not fail (backend missing, ...)
+            where = "an unavailable backend"
+        return f"<{type(self).__name__} /{self.name} at {where}>"
 
     def logical(self, rel: str) -> str:
         return join_logical(self.name, rel)
@@ -201,7 +216,8 @@ class Root:
     def _with_path(self, exc: BaseException, logical: str) -> BaseException:
         for kind in _KEPT_OS_ERRORS:
             if isinstance(exc, kind):
-                return kind(getattr(exc, "errno", None), self._message(exc), logical)
+                code = getattr(exc, "errno", None) or _ERRNOS.get(kind)
+                return kind(code, self._message(exc), logical)
         if isinstance(exc, OSError):
             return OSError(exc.errno, self._message(exc), logical)
         return exc

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any
@@ -30,6 +32,9 @@ from ._network import NetworkRoot
 from ._root import Entry
 
 __all__ = ["S3File"]
+
+_shared: dict[tuple[Any, ...], s3fs.S3FileSystem] = {}
+_shared_lock = threading.Lock()
 
 #: Multipart part size for uploads (S3's minimum is 5 MiB; at most 10,000 parts).
 DEFAULT_PART_SIZE = 16 << 20
@@ -91,25 +96,32 @@ class S3File(NetworkRoot):
         self.secrets = frozenset(v for v in (key, secret, token) if v and len(v) >= 4)
 
     def _make_fs(self) -> s3fs.S3FileSystem:
+        """One s3fs instance per distinct configuration in a process: creating its botocore
+        client costs most of a second, which every new VFS would otherwise pay again."""
         client_kwargs = dict(self.client_kwargs)
         if self.region:
             client_kwargs.setdefault("region_name", self.region)
-        fs = s3fs.S3FileSystem(
-            anon=self.anon,
-            endpoint_url=self.endpoint_url,
-            client_kwargs=client_kwargs,
-            config_kwargs={
+        options: dict[str, Any] = {
+            "anon": self.anon,
+            "endpoint_url": self.endpoint_url,
+            "client_kwargs": client_kwargs,
+            "config_kwargs": {
                 "connect_timeout": self.timeout,
                 "read_timeout": self.timeout,
                 # s3fs retries (below); botocore retrying underneath would multiply them
                 "retries": {"total_max_attempts": 1},
             },
-            default_block_size=self.part_size,
-            use_listings_cache=False,  # other processes write too: never list from a cache
-            skip_instance_cache=True,
+            "default_block_size": self.part_size,
+            "use_listings_cache": False,  # other processes write too: never list from a cache
+            "skip_instance_cache": True,
             **{k: v for k, v in self._credentials.items() if v},
-        )
-        fs.retries = self.retries + 1  # attempts, with s3fs' own backoff
+        }
+        token = (os.getpid(), self.retries, repr(sorted(options.items())))
+        with _shared_lock:
+            fs = _shared.get(token)
+            if fs is None:
+                fs = _shared[token] = s3fs.S3FileSystem(**options)
+                fs.retries = self.retries + 1  # attempts, with s3fs' own backoff
         return fs
 
     # -- identity ---------------------------------------------------------------------------

@@ -99,12 +99,15 @@ class VirtualFileSystem:
         self._roots[built.name] = built
         return built
 
-    def _split(self, path: str | os.PathLike[str]) -> tuple[Root, LogicalPath]:
-        lp = split_logical(path)
+    def _root(self, lp: LogicalPath, path: object) -> Root:
         try:
-            root = self._roots[lp.root]
+            return self._roots[lp.root]
         except KeyError:
             raise UnknownRootError(lp.root, self._roots, str(path)) from None
+
+    def _split(self, path: str | os.PathLike[str]) -> tuple[Root, LogicalPath]:
+        lp = split_logical(path)
+        root = self._root(lp, path)
         root.confine(lp.rel)
         return root, lp
 
@@ -117,8 +120,13 @@ class VirtualFileSystem:
         return root, lp
 
     def resolve(self, path: str | os.PathLike[str]) -> Resolved:
-        """The root name, the relative path and the backend URL (without credentials)."""
-        root, lp = self._split(path)
+        """The root name, the relative path and the backend URL (without credentials).
+
+        Pure name mapping: the path's form is checked, but nothing is touched on the backend
+        (so no symlink check either; every method that reads, lists or writes does that).
+        """
+        lp = split_logical(path)
+        root = self._root(lp, path)
         return Resolved(root.name, lp.rel, root.url(lp.rel))
 
     def local_path(self, path: str | os.PathLike[str]) -> str:
@@ -133,7 +141,8 @@ class VirtualFileSystem:
 
     def writer_path(self, path: str | os.PathLike[str]) -> str:
         """How the writer (the detector IOC) spells ``path``: ``D:\\assets\\a\\b.h5``."""
-        root, lp = self._split(path)
+        lp = split_logical(path)
+        root = self._root(lp, path)
         view = root.writer_view
         if view is None:
             raise InvalidPathError(f"root /{root.name} has no writer_root; set one in its config")

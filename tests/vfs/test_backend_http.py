@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from filestore_vfs import ReadOnlyRootError, VirtualFileSystem
+from filestore_vfs import ConfigError, ReadOnlyRootError, VirtualFileSystem
 from tests.servers import NginxServer, nginx_server
 
 from .suite import Backend, BackendSuite, MiB
@@ -330,3 +330,24 @@ def test_pyobs_mode_wrong_and_missing_token(file_cache: FileCacheServer) -> None
     assert "y" not in file_cache.files
     with pytest.raises(PermissionError, match="HTTP 401"):
         VirtualFileSystem({"c": spec}).read_bytes("/c/x")
+
+
+def test_a_silent_server_times_out_naming_the_root() -> None:
+    with socket.socket() as sock:  # accepts connections (backlog), never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/data/"
+        vfs = VirtualFileSystem(
+            {"t": {"class": "HttpFile", "download": url, "timeout": 0.5, "retries": 0}}
+        )
+        with pytest.raises(TimeoutError, match=r"within 0.5 s.*root /t") as info:
+            vfs.read_bytes("/t/x")
+        assert info.value.filename == "/t/x"
+
+
+def test_verify_tls_must_name_an_existing_bundle(tmp_path: Path) -> None:
+    spec = {"class": "HttpFile", "download": "https://example.invalid/"}
+    with pytest.raises(ConfigError, match="no CA bundle"):
+        VirtualFileSystem({"t": {**spec, "verify_tls": str(tmp_path / "none.pem")}})
+    with pytest.raises(ConfigError, match="http"):
+        VirtualFileSystem({"t": {**spec, "download": "ftp://example.invalid/"}})

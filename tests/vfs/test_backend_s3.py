@@ -115,8 +115,9 @@ def test_dropped_writer_is_discarded_not_committed(
     assert vfs.read_bytes("/s3/drop.bin") == b"old"
 
 
-def test_large_write_is_multipart_and_reads_back(vfs: VirtualFileSystem) -> None:
-    data = os.urandom(20 * MiB + 3)
+def test_large_write_is_multipart_and_reads_back(s3_server: S3Server, prefix: str) -> None:
+    vfs = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix, part_size=5 * MiB)})
+    data = os.urandom(11 * MiB + 3)
     vfs.write_bytes("/s3/mp.bin", data)
     assert vfs.read_bytes("/s3/mp.bin") == data
     with vfs.open("/s3/mp.bin", "a" + "b") as f:
@@ -322,40 +323,42 @@ def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
     assert time.monotonic() - start < 10
 
 
-def test_server_dying_mid_download_leaves_local_target_intact(tmp_path: Path) -> None:
+def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
+    """One moto of our own: SIGSTOP during an upload (a timeout), SIGKILL during a download
+    (a dropped link). Each: a clear error naming the path, the old data intact, nothing
+    partial anywhere."""
     target = tmp_path / "frame.bin"
     target.write_bytes(b"the previous download")
+    source = tmp_path / "up.bin"
+    source.write_bytes(os.urandom(12 * MiB))
     with own_s3_server() as server:
-        vfs = VirtualFileSystem({"s3": spec(server, retries=1, timeout=2)})
-        vfs.write_bytes("/s3/big.bin", os.urandom(40 * MiB))
+        vfs = VirtualFileSystem({"s3": spec(server, retries=0, timeout=1, part_size=5 * MiB)})
+        vfs.write_bytes("/s3/big.bin", os.urandom(24 * MiB))
+
+        def stop(done: int, total: int | None, name: str) -> None:
+            if done == 8 * MiB:  # one part is up; the next one hangs
+                os.killpg(server.pid, signal.SIGSTOP)
+
+        try:
+            with pytest.raises((TimeoutError, ConnectionError), match="/s3/big.bin"):
+                vfs.put_file(source, "/s3/big.bin", progress=stop)
+        finally:
+            os.killpg(server.pid, signal.SIGCONT)
+        assert vfs.info("/s3/big.bin")["size"] == 24 * MiB  # the old object is intact
+
         seen: list[int] = []
 
-        def progress(done: int, total: int | None, name: str) -> None:
+        def kill(done: int, total: int | None, name: str) -> None:
             seen.append(done)
             if len(seen) == 1:
                 os.killpg(server.pid, signal.SIGKILL)
 
         with pytest.raises(ConnectionError) as info:
-            vfs.get_file("/s3/big.bin", target, progress=progress)
+            vfs.get_file("/s3/big.bin", target, progress=kill)
     assert "/s3/big.bin" in str(info.value)
     assert target.read_bytes() == b"the previous download"
-    assert sorted(os.listdir(tmp_path)) == ["frame.bin"]  # no partial file left
-
-
-def test_server_dying_mid_upload_is_a_clear_error(tmp_path: Path) -> None:
-    source = tmp_path / "up.bin"
-    source.write_bytes(os.urandom(24 * MiB))
-    with own_s3_server() as server:
-        vfs = VirtualFileSystem({"s3": spec(server, retries=1, timeout=2, part_size=5 * MiB)})
-        vfs.write_bytes("/s3/up.bin", b"old")
-
-        def progress(done: int, total: int | None, name: str) -> None:
-            if done >= 8 * MiB and server.pid:
-                os.killpg(server.pid, signal.SIGKILL)
-
-        with pytest.raises(ConnectionError, match="/s3/up.bin"):
-            vfs.put_file(source, "/s3/up.bin", progress=progress)
-    assert source.stat().st_size == 24 * MiB
+    assert sorted(os.listdir(tmp_path)) == ["frame.bin", "up.bin"]  # no partial file left
+    assert source.stat().st_size == 12 * MiB
 
 
 def own_s3_server() -> Any:

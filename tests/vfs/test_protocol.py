@@ -20,7 +20,7 @@ class _LocalRootFixtures(abstract.AbstractFixtures):
     def fs(self, tmp_path_factory: pytest.TempPathFactory) -> VFSFileSystem:
         root = tmp_path_factory.mktemp("vfs-local")
         vfs = VirtualFileSystem({"d": {"class": "LocalFile", "root": str(root)}})
-        return VFSFileSystem(vfs=vfs, skip_instance_cache=True)
+        return VFSFileSystem(instance=vfs, skip_instance_cache=True)
 
     @pytest.fixture
     def fs_path(self) -> str:
@@ -31,7 +31,7 @@ class _MemoryRootFixtures(_LocalRootFixtures):
     @pytest.fixture(scope="class")
     def fs(self) -> VFSFileSystem:  # type: ignore[override]
         vfs = VirtualFileSystem({"m": {"class": "MemoryFile"}})
-        return VFSFileSystem(vfs=vfs, skip_instance_cache=True)
+        return VFSFileSystem(instance=vfs, skip_instance_cache=True)
 
     @pytest.fixture
     def fs_path(self) -> str:
@@ -84,7 +84,7 @@ def test_mv(root: str, tmp_path: Path) -> None:
     vfs = VirtualFileSystem(
         {"d": {"class": "LocalFile", "root": str(tmp_path)}, "m": {"class": "MemoryFile"}}
     )
-    fs = VFSFileSystem(vfs=vfs, skip_instance_cache=True)
+    fs = VFSFileSystem(instance=vfs, skip_instance_cache=True)
     fs.pipe(f"{root}/src/file.txt", b"content")
     with pytest.raises(FileNotFoundError):
         fs.mv(f"{root}/src/missing.txt", f"{root}/dst/x.txt")
@@ -119,3 +119,10 @@ def test_config_option_and_fsspec_tools(tmp_path: Path) -> None:
     assert fs.info("beam/a/b.txt")["size"] == len("text through fsspec")
     with pytest.raises(PermissionError):
         fs.cat("beam/../../etc/passwd")
+
+
+def test_open_with_an_instance(tmp_path: Path) -> None:
+    vfs = VirtualFileSystem({"m": {"class": "MemoryFile"}})
+    vfs.write_bytes("/m/a.txt", b"mine")
+    with fsspec.open("vfs://m/a.txt", "rb", instance=vfs) as f:
+        assert f.read() == b"mine"

@@ -140,3 +140,23 @@ def test_tar_archive_is_read_only(tmp_path: Path) -> None:
     assert vfs.find("/t") == ["/t/scan/frame.bin"]
     with pytest.raises(ReadOnlyRootError, match="read-only"):
         vfs.write_bytes("/t/scan/new.bin", b"x")
+
+
+def test_unknown_protocol_backend_hint_and_repr() -> None:
+    vfs = VirtualFileSystem(
+        {"box": {"class": "FsspecFile", "protocol": "dropbox", "root": "x"}}, defaults=False
+    )
+    assert "FsspecFile" in repr(vfs.roots["box"])  # a repr never raises
+    with pytest.raises(BackendUnavailableError) as info:
+        vfs.exists("/box/a")
+    assert "filestore-vfs[all]" not in str(info.value)
+    assert "dropbox" in str(info.value)
+
+
+def test_fsspec_errors_carry_an_errno() -> None:
+    vfs = VirtualFileSystem(
+        {"mem": {"class": "FsspecFile", "protocol": "memory", "root": "/x"}}, defaults=False
+    )
+    with pytest.raises(FileNotFoundError) as info:
+        vfs.read_bytes("/mem/missing")
+    assert info.value.errno == 2 and "Errno None" not in str(info.value)

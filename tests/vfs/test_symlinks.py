@@ -56,3 +56,14 @@ def test_outward_symlinks_not_listed(vfs: VirtualFileSystem) -> None:
 
 def test_inward_symlink_works(vfs: VirtualFileSystem) -> None:
     assert vfs.read_bytes("/t/alias/data.h5") == b"inside"
+
+
+def test_fsspec_local_protocol_confined_too(tmp_path: Path) -> None:
+    root = tmp_path / "ff"
+    root.mkdir()
+    os.symlink("/etc", root / "etc-link")
+    vfs = VirtualFileSystem(
+        {"ff": {"class": "FsspecFile", "protocol": "file", "root": str(root)}}, defaults=False
+    )
+    with pytest.raises(PathEscapeError, match="symlink"):
+        vfs.read_bytes("/ff/etc-link/hostname")
