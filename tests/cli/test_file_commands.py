@@ -100,8 +100,3 @@ def test_debug_shows_traceback(env: dict[str, str]) -> None:
 def test_missing_argument_is_usage_error(env: dict[str, str]) -> None:
     proc = run(env, "cat", ok=False)
     assert proc.returncode == 2 and "usage:" in proc.stderr
-
-
-def test_demo_round_trip(env: dict[str, str]) -> None:
-    out = run(env, "demo").stdout
-    assert "every pixel matches" in out and "vfs://local/demo/" in out

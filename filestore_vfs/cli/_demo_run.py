@@ -1,0 +1,261 @@
+"""The demo's steps (see ``filestore-vfs demo --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+from ..vfs import VirtualFileSystem
+from ._files import load_vfs
+from ._png import png_bytes
+
+__all__ = ["Demo"]
+
+
+class Demo:
+    """One demo run: steps in order, every process started is stopped at the end."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.vfs: VirtualFileSystem = load_vfs(args)
+        self.out = f"/local/demo/{time.strftime('%Y%m%d-%H%M%S')}"
+        self.summary: dict[str, Any] = {"output": self.out, "timings_s": {}}
+        self.width, self.height = (int(v) for v in args.size.lower().split("x"))
+        self._step = 0
+
+    def where(self) -> str:
+        try:
+            return f"{self.out} ({self.vfs.local_path(self.out)})"
+        except Exception:  # noqa: BLE001  # only for a message
+            return self.out
+
+    def say(self, text: str) -> None:
+        self._step += 1
+        print(f"[{self._step}/7] {text}", flush=True)
+
+    def run(self) -> int:
+        start = time.monotonic()
+        with contextlib.ExitStack() as stack:
+            self._timed("writable", self.check_writable)
+            iocs = self._timed("iocs", lambda: self.start_iocs(stack))
+            docs = self._timed("count", lambda: self.count(iocs))
+            self._timed("store", lambda: self.store(docs))
+            frames = self._timed("read_back", lambda: self.read_back(docs, stack))
+            self._timed("check", lambda: self.check(docs))
+            self._timed("picture", lambda: self.picture(frames))
+        self.summary["timings_s"]["total"] = round(time.monotonic() - start, 2)
+        self.finish()
+        return 0 if self.summary.get("check_ok", True) else 3
+
+    def _timed(self, name: str, step: Any) -> Any:
+        t0 = time.monotonic()
+        result = step()
+        self.summary["timings_s"][name] = round(time.monotonic() - t0, 2)
+        return result
+
+    # -- 1 ----------------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        self.say(f"checking that {self.out} is writable")
+        try:
+            self.vfs.write_text(f"{self.out}/README.txt", "filestore-vfs demo output\n")
+        except (PermissionError, OSError) as exc:
+            raise RuntimeError(
+                f"cannot write the demo's output under /local ({exc}); set FILESTORE_VFS_DATA "
+                "to a writable directory or pass --config with a writable /local root"
+            ) from None
+        self.local_dir = self.vfs.local_path("/local")
+        print(f"      /local is {self.local_dir}")
+
+    # -- 2 ----------------------------------------------------------------------------------
+    def start_iocs(self, stack: contextlib.ExitStack) -> dict[str, Any]:
+        self.say("starting two sim IOCs (HDF5 and TIFF) on loopback")
+        ports = [self._port(self.args.port), _free_port()]
+        from sim_iocs._ioc import client_environment
+
+        os.environ.update(client_environment(ports))  # before pyepics makes its CA context
+        with contextlib.suppress(ImportError):  # pyepics should use epicscorelibs' libca
+            import epicscorelibs.path.pyepics  # noqa: F401
+        from sim_iocs.testing import start_sim_ioc
+
+        mount = f"{self.local_dir}={self.local_dir}"  # the IOC sees /local where we do
+        iocs = {}
+        for kind, port in zip(("hdf5", "tiff"), ports, strict=True):
+            ioc = start_sim_ioc(
+                f"DEMO{os.getpid()}{kind.upper()}:",
+                [mount],
+                primed=True,
+                size=(self.width, self.height),
+                port=port,
+            )
+            stack.callback(ioc.stop)
+            iocs[kind] = ioc
+            print(f"      {kind}: prefix {ioc.prefix} on 127.0.0.1:{port}")
+        return iocs
+
+    def _port(self, wanted: int | None) -> int:
+        if wanted is None:
+            return _free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", wanted))
+            except OSError:
+                raise RuntimeError(
+                    f"port {wanted} is taken by another process; pass another --port, "
+                    "or leave --port out to use a free one"
+                ) from None
+        return wanted
+
+    # -- 3 ----------------------------------------------------------------------------------
+    def count(self, iocs: dict[str, Any]) -> list[tuple[str, dict]]:
+        self.say(f"running bluesky count of {self.args.points} points with both detectors")
+        from bluesky import RunEngine
+        from bluesky.plans import count
+
+        detectors = [self._detector(iocs["hdf5"], "hdf5"), self._detector(iocs["tiff"], "tiff")]
+        docs: list[tuple[str, dict]] = []
+        engine = RunEngine({})
+        engine.subscribe(lambda name, doc: docs.append((name, doc)))
+        bar = self._bar(self.args.points, "points")
+        engine.subscribe(lambda name, doc: bar.update(1) if name == "event" else None)
+        try:
+            engine(count(detectors, num=self.args.points), purpose="filestore-vfs demo")
+        finally:
+            bar.close()
+        self.summary["run_uid"] = docs[0][1]["uid"]
+        self.summary["documents"] = len(docs)
+        return docs
+
+    def _detector(self, ioc: Any, kind: str) -> Any:
+        from ophyd import Component as Cpt
+        from ophyd import Device
+        from ophyd.areadetector import SimDetector, SingleTrigger
+
+        from ..areadetector import HDF5PluginWithVFS, TIFFPluginWithVFS
+
+        plugin, attr = (
+            (HDF5PluginWithVFS, "hdf1") if kind == "hdf5" else (TIFFPluginWithVFS, "tiff1")
+        )
+        suffix = "HDF1:" if kind == "hdf5" else "TIFF1:"
+        rel = self.out.split("/", 2)[2]  # demo/<time>
+        body = {
+            attr: Cpt(
+                plugin,
+                suffix,
+                root="/local",
+                write_path_template=f"{rel}/{kind}",
+                vfs=self.vfs,
+                make_directories=True,
+            )
+        }
+        cls = type(f"Demo{kind.upper()}Detector", (SingleTrigger, SimDetector), body)
+        Device.lazy_wait_for_connection = False
+        det = cls(ioc.prefix, name=f"det_{kind}")
+        det.wait_for_connection(all_signals=True, timeout=30)
+        getattr(det, attr).kind = "normal"
+        det.cam.stage_sigs["array_counter"] = 0
+        det.cam.acquire_time.set(0.001).wait(5)
+        det.cam.acquire_period.set(0).wait(5)
+        det.cam.data_type.set("UInt16").wait(5)
+        return det
+
+    def _bar(self, total: int, unit: str) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit=unit, disable=self.args.quiet, leave=False, file=sys.stderr)
+
+    # -- 4 ----------------------------------------------------------------------------------
+    def store(self, docs: list[tuple[str, dict]]) -> None:
+        self.say("storing the documents (JSONL) under /local")
+        path = f"{self.out}/documents.jsonl"
+        with self.vfs.open(path, "w") as f:
+            for name, doc in docs:
+                f.write(json.dumps([name, doc]) + "\n")
+        self.summary["documents_jsonl"] = path
+        self.summary["tiled_catalog"] = self._tiled_catalog(docs)
+
+    def _tiled_catalog(self, docs: list[tuple[str, dict]]) -> str | None:
+        if self.args.no_tiled:
+            return None
+        try:
+            from ._demo_tiled import write_catalog
+        except ImportError:
+            return None
+        return write_catalog(self.vfs, self.out, docs)
+
+    # -- 5 ----------------------------------------------------------------------------------
+    def read_back(self, docs: list[tuple[str, dict]], stack: contextlib.ExitStack) -> list[Any]:
+        self.say("reading every frame back over HTTP through a separate reader VFS")
+        import event_model
+        import numpy as np
+
+        from sim_iocs import expected_frame
+
+        from ..handlers import handler_registry
+        from ._demo_http import StaticServer
+
+        server = stack.enter_context(StaticServer(self.local_dir))
+        reader = VirtualFileSystem(
+            {"local": {"class": "HttpFile", "download": server.url}}, defaults=False
+        )
+        print(f"      reader VFS: /local -> HttpFile {server.url}")
+        frames, checked = [], 0
+        bar = self._bar(2 * self.args.points, "frames")
+        with event_model.Filler(handler_registry(reader), inplace=False) as filler:
+            for name, doc in docs:
+                name, doc = filler(name, doc)
+                if name != "event":
+                    continue
+                for key in ("det_hdf5_image", "det_tiff_image"):
+                    image = np.asarray(doc["data"][key])[0]
+                    want = expected_frame(doc["seq_num"] - 1, self.height, self.width, image.dtype)
+                    if not np.array_equal(image, want):
+                        raise RuntimeError(f"{key} of event {doc['seq_num']} read back wrong")
+                    frames.append(image)
+                    checked += 1
+                    bar.update(1)
+        bar.close()
+        print(f"      {checked} frames read over HTTP, every pixel as written")
+        self.summary["frames_verified_over_http"] = checked
+        return frames
+
+    # -- 6 ----------------------------------------------------------------------------------
+    def check(self, docs: list[tuple[str, dict]]) -> None:
+        self.say("checking that every referenced frame is present (filestore-vfs check)")
+        try:
+            from ..check import check_run
+        except ImportError:
+            print("      (check is not available in this version)")
+            return
+        report = check_run(docs, self.vfs)
+        ok = getattr(report, "ok", True)
+        self.summary["check_ok"] = bool(ok)
+        print(f"      {report.summary() if hasattr(report, 'summary') else report}")
+
+    # -- 7 ----------------------------------------------------------------------------------
+    def picture(self, frames: list[Any]) -> None:
+        self.say("writing a PNG of the last frame and the summary")
+        png = f"{self.out}/frame.png"
+        self.vfs.write_bytes(png, png_bytes(frames[-1]))
+        self.summary["png"] = png
+
+    def finish(self) -> None:
+        summary_path = f"{self.out}/summary.json"
+        self.vfs.write_text(summary_path, json.dumps(self.summary, indent=2) + "\n")
+        local = self.vfs.local_path(self.out)
+        print(f"\ndone in {self.summary['timings_s']['total']} s; everything is in {local}:")
+        for name in sorted(os.listdir(local)):
+            print(f"  {self.out}/{name}")
+        if self.args.json:
+            print(json.dumps(self.summary, indent=2))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,103 @@
+"""``filestore-vfs demo`` as a user runs it: a real subprocess, real IOCs, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+EXE = shutil.which("filestore-vfs")
+pytestmark = pytest.mark.ioc
+
+
+def demo_env(data: Path) -> dict[str, str]:
+    env = {**os.environ, "FILESTORE_VFS_DATA": str(data)}
+    env.pop("FILESTORE_VFS_CONFIG", None)
+    for key in [k for k in env if k.startswith("EPICS_")]:
+        env.pop(key)  # the demo sets up its own Channel Access environment
+    return env
+
+
+def leftover_iocs(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if f"DEMO{pid}" in line and "sim_iocs" in line]
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    assert EXE
+    proc = subprocess.run(
+        [EXE, "demo", "--points", "4", "--size", "64x48", "--json", "-q"],
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout[proc.stdout.index("{\n") :])
+    assert summary["frames_verified_over_http"] == 8
+    out = tmp_path / summary["output"].removeprefix("/local/")
+    assert (out / "frame.png").read_bytes().startswith(b"\x89PNG")
+    lines = (out / "documents.jsonl").read_text().splitlines()
+    names = [json.loads(line)[0] for line in lines]
+    assert names.count("event") == 4 and names.count("resource") == 2
+    assert sorted(p.name for p in (out / "hdf5").iterdir())[0].endswith("_000000.h5")
+    assert len(list((out / "tiff").iterdir())) == 4
+
+
+def test_demo_port_taken(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        proc = subprocess.run(
+            [EXE, "demo", "--port", str(port), "-q"],
+            env=demo_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 1
+    assert f"port {port} is taken" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_demo_local_unwritable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = subprocess.run(
+        [EXE, "demo", "-q"],
+        env=demo_env(blocker / "data"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "cannot write the demo's output under /local" in proc.stderr
+    assert "FILESTORE_VFS_DATA" in proc.stderr
+
+
+def test_demo_ctrl_c_cleans_up(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [EXE, "demo", "--points", "400", "-q"],
+        env=demo_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the count runs, then interrupt it
+        if line.startswith("[3/7]"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "partial output is in /local/demo/" in err
+    deadline = time.monotonic() + 10
+    while leftover_iocs(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the IOCs were sent SIGTERM; give the kernel a moment to reap
+    assert leftover_iocs(proc.pid) == []
