@@ -17,6 +17,11 @@ from ._png import png_bytes
 
 __all__ = ["Demo"]
 
+#: Exposure of the sim cams. ophyd's ``SingleTrigger.trigger`` returns ``self._status`` after
+#: dispatching datums; if the frame is done first, the status is already ``None`` (an ophyd
+#: race a loaded 2-core machine hits at 1 ms). 10 ms leaves a wide margin.
+EXPOSURE = 0.01
+
 
 class Demo:
     """One demo run: steps in order, every process started is stopped at the end."""
@@ -159,7 +164,7 @@ class Demo:
         det.wait_for_connection(all_signals=True, timeout=30)
         getattr(det, attr).kind = "normal"
         det.cam.stage_sigs["array_counter"] = 0
-        det.cam.acquire_time.set(0.001).wait(5)
+        det.cam.acquire_time.set(EXPOSURE).wait(5)
         det.cam.acquire_period.set(0).wait(5)
         det.cam.data_type.set("UInt16").wait(5)
         return det

@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 
 from filestore_vfs import VirtualFileSystem
+
+#: Exposure of the sim cams. ophyd's ``SingleTrigger.trigger`` returns ``self._status`` after
+#: dispatching datums; if the frame is done first, the status is already ``None`` (an ophyd
+#: race a loaded 2-core machine hits at 1 ms). 10 ms leaves a wide margin.
+EXPOSURE = 0.01
 from sim_iocs.testing import SimIOC, require_softioc, sim_ioc
 
 
@@ -68,7 +73,7 @@ def make_detector(ioc: SimIOC, plugin_cls: type, attr: str, **plugin_kwargs: Any
     plugin = getattr(det, attr)
     plugin.kind = "normal"
     det.cam.stage_sigs["array_counter"] = 0
-    det.cam.acquire_time.set(0.001).wait(5)
+    det.cam.acquire_time.set(EXPOSURE).wait(5)
     det.cam.acquire_period.set(0).wait(5)
     det.cam.data_type.set("UInt16").wait(5)
     return det
