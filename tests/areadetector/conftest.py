@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from filestore_vfs import VirtualFileSystem
+from sim_iocs.testing import SimIOC, require_softioc, sim_ioc
 
 #: Exposure of the sim cams. ophyd's ``SingleTrigger.trigger`` returns ``self._status`` after
 #: dispatching datums; if the frame is done first, the status is already ``None`` (an ophyd
 #: race a loaded 2-core machine hits at 1 ms). 10 ms leaves a wide margin.
 EXPOSURE = 0.01
-from sim_iocs.testing import SimIOC, require_softioc, sim_ioc
 
 
 @pytest.fixture(scope="session")
