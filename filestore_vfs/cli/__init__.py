@@ -17,6 +17,8 @@ __all__ = ["main", "build_parser"]
 #: Sub-command modules, in the order ``--help`` lists them.
 _COMMAND_MODULES = (
     "filestore_vfs.cli._files",
+    "filestore_vfs.cli._check",
+    "filestore_vfs.cli._migrate",
     "filestore_vfs.cli._demo",
     "filestore_vfs.cli._sim_ioc",
 )

@@ -1,0 +1,134 @@
+"""Reading a run's documents: a JSONL or msgpack file, or a databroker/tiled catalog.
+
+The files are bluesky's suitcase formats: JSONL holds one ``[name, doc]`` JSON array per line
+(suitcase-jsonl), msgpack a stream of ``[name, doc]`` arrays (suitcase-msgpack). Errors are
+:class:`DocumentsError` with the file and line, so the command line can print one clear line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..vfs import VFSError
+
+__all__ = ["Document", "DocumentsError", "documents_from_catalog", "read_documents"]
+
+Document = tuple[str, dict[str, Any]]
+
+_MSGPACK_SUFFIXES = {".msgpack", ".mpk", ".msgp"}
+#: First bytes of a msgpack array of two (fixarray) or array16/array32.
+_MSGPACK_ARRAY_BYTES = {0x92, 0xDC, 0xDD}
+
+
+class DocumentsError(VFSError, ValueError):
+    """A run file or catalog entry that does not hold bluesky documents."""
+
+
+def read_documents(path: str | os.PathLike[str]) -> list[Document]:
+    """All ``(name, doc)`` pairs of a JSONL or msgpack run file, in order.
+
+    The format is chosen by suffix (``.msgpack``/``.mpk``), else by the first byte, so a
+    msgpack file saved as ``run.dat`` still reads.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DocumentsError(f"no run file at {str(file)!r}")
+    with open(file, "rb") as f:
+        head = f.read(64).lstrip()
+    if not head:
+        raise DocumentsError(f"{file} is empty: expected bluesky documents (JSONL or msgpack)")
+    if file.suffix.lower() in _MSGPACK_SUFFIXES or head[0] in _MSGPACK_ARRAY_BYTES:
+        docs = list(_read_msgpack(file))
+    else:
+        docs = list(_read_jsonl(file))
+    if not docs:
+        raise DocumentsError(f"{file} holds no documents")
+    return docs
+
+
+def _read_jsonl(file: Path) -> Iterator[Document]:
+    with open(file, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DocumentsError(
+                    f"{file} line {number} is not JSON ({exc.msg} at column {exc.colno}); "
+                    "expected one [name, doc] array per line (suitcase-jsonl)"
+                ) from None
+            yield _pair(item, f"{file} line {number}")
+
+
+def _read_msgpack(file: Path) -> Iterator[Document]:
+    import msgpack
+
+    hook = _msgpack_numpy_hook()
+    with open(file, "rb") as f:
+        unpacker = msgpack.Unpacker(f, raw=False, strict_map_key=False, object_hook=hook)
+        number = 0
+        try:
+            for item in unpacker:
+                number += 1
+                yield _pair(item, f"{file} item {number}")
+        except (msgpack.UnpackException, ValueError) as exc:
+            if isinstance(exc, DocumentsError):
+                raise
+            raise DocumentsError(
+                f"{file} is not a msgpack stream of [name, doc] arrays after item {number}: {exc}"
+            ) from None
+
+
+def _msgpack_numpy_hook() -> Any:
+    """msgpack-numpy's decoder when it is installed (suitcase-msgpack encodes arrays so)."""
+    try:
+        import msgpack_numpy
+    except ImportError:
+        return None
+    return msgpack_numpy.decode
+
+
+def _pair(item: Any, where: str) -> Document:
+    if (
+        isinstance(item, list | tuple)
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and isinstance(item[1], dict)
+    ):
+        return item[0], item[1]
+    raise DocumentsError(f"{where} is not a [name, doc] pair: {str(item)[:60]!r}")
+
+
+def documents_from_catalog(catalog: str, uid: str) -> list[Document]:
+    """The documents of run ``uid`` from a tiled server (databroker 2 or a tiled SQL catalog).
+
+    ``catalog`` is a URI (``http://host:8000/api``, ``.../raw``: anything tiled's
+    ``from_uri`` opens, with the run directly below it) or a tiled profile name.
+    """
+    try:
+        from tiled.client import from_profile, from_uri
+    except ImportError as exc:
+        raise DocumentsError(
+            "--catalog needs the tiled client: pip install 'tiled[client]'"
+        ) from exc
+    client = from_uri(catalog) if "://" in catalog else from_profile(catalog)
+    try:
+        run = client[uid]
+    except KeyError:
+        raise DocumentsError(f"no run {uid!r} in the catalog at {catalog}") from None
+    if not hasattr(run, "documents"):
+        raise DocumentsError(
+            f"{catalog} entry {uid!r} is a {type(run).__name__}, not a bluesky run "
+            "with .documents() (point --catalog at the node holding the runs)"
+        )
+    return list(_named(run.documents()))
+
+
+def _named(items: Iterable[Any]) -> Iterator[Document]:
+    for number, item in enumerate(items, 1):
+        yield _pair(tuple(item), f"catalog document {number}")
