@@ -1,0 +1,27 @@
+"""``filestore_vfs.tiled``: server-side tiled adapters for assets named by VFS URIs.
+
+In a ``tiled serve config`` catalog::
+
+    adapters_by_mimetype:
+      application/x-hdf5: filestore_vfs.tiled:VFSHDF5Adapter
+      multipart/related;type=image/tiff: filestore_vfs.tiled:VFSTiffSequenceAdapter
+
+The adapters read ``vfs://<root>/...`` URIs, and ``file://localhost/<root>/...`` URIs whose
+first component is a root (what TiledWriter makes of a Resource with ``root="/detector"``),
+through the server's :func:`~filestore_vfs.default_vfs`, and refuse anything outside its roots.
+"""
+
+from __future__ import annotations
+
+from ._adapters import VFSHDF5Adapter, VFSTiffSequenceAdapter, adapters_by_mimetype
+from ._resolve import RefusedURIError, Target, local_uri, resolve_uri
+
+__all__ = [
+    "RefusedURIError",
+    "Target",
+    "VFSHDF5Adapter",
+    "VFSTiffSequenceAdapter",
+    "adapters_by_mimetype",
+    "local_uri",
+    "resolve_uri",
+]
