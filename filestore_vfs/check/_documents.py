@@ -82,6 +82,19 @@ def _read_msgpack(file: Path) -> Iterator[Document]:
             raise DocumentsError(
                 f"{file} is not a msgpack stream of [name, doc] arrays after item {number}: {exc}"
             ) from None
+        if _incomplete(unpacker):  # the Unpacker stops quietly at a cut-off item
+            raise DocumentsError(
+                f"{file} is not a msgpack stream of [name, doc] arrays after item {number}: "
+                "it ends in the middle of a document (truncated?)"
+            )
+
+
+def _incomplete(unpacker: Any) -> bool:
+    """Whether bytes of an unfinished item are left after iterating an Unpacker."""
+    try:
+        return bool(unpacker.read_bytes(1))
+    except ValueError:  # "Cannot switch unpacking methods while an object is incomplete"
+        return True
 
 
 def _msgpack_numpy_hook() -> Any:
