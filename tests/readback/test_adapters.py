@@ -1,0 +1,131 @@
+"""``filestore_vfs.tiled`` at the adapter level: URIs confined to the VFS roots, then read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from filestore_vfs import PathEscapeError, VirtualFileSystem
+from filestore_vfs.tiled import (
+    RefusedURIError,
+    adapters_by_mimetype,
+    local_uri,
+    resolve_uri,
+)
+from tests.handlers.docs import frames, write_files
+
+HDF5 = "application/x-hdf5"
+TIFFS = "multipart/related;type=image/tiff"
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> VirtualFileSystem:
+    (tmp_path / "outside.h5").write_bytes(b"secret")
+    return VirtualFileSystem(
+        {
+            "detector": {"class": "LocalFile", "root": str(tmp_path / "det")},
+            "remote": {"class": "MemoryFile"},  # no local directory: read through the VFS
+        }
+    )
+
+
+def data_source(mimetype: str, uris: list[str], n: int, **parameters: Any) -> Any:
+    from tiled.structures.array import ArrayStructure
+    from tiled.structures.core import StructureFamily
+    from tiled.structures.data_source import Asset, DataSource
+
+    structure = ArrayStructure.from_array(frames(n))
+    assets = [Asset(uri, False, "data_uris", i) for i, uri in enumerate(uris)]
+    return DataSource(StructureFamily.array, structure, None, mimetype, parameters, {}, assets)
+
+
+NODE = SimpleNamespace(metadata_={}, specs=[])
+
+
+def read(vfs: VirtualFileSystem, mimetype: str, uris: list[str], n: int, **params: Any) -> Any:
+    adapter = adapters_by_mimetype(vfs)[mimetype]
+    return np.asarray(adapter.from_catalog(data_source(mimetype, uris, n), NODE, **params).read())
+
+
+@pytest.mark.parametrize("root", ["detector", "remote"])
+@pytest.mark.parametrize(
+    "form", ["vfs://{root}/{rel}", "file://localhost/{root}/{rel}", "file:///{root}/{rel}"]
+)
+def test_hdf5_by_vfs_and_root_file_uri(roots: VirtualFileSystem, root: str, form: str) -> None:
+    write_files(roots, "AD_HDF5", f"/{root}/2026/11", 4)
+    uri = form.format(root=root, rel="2026/11/scan_000000.h5")
+    got = read(roots, HDF5, [uri], 4, dataset="/entry/data/data", swmr=True)
+    np.testing.assert_array_equal(got, frames(4))
+
+
+@pytest.mark.parametrize("root", ["detector", "remote"])
+def test_tiff_sequence(roots: VirtualFileSystem, root: str) -> None:
+    write_files(roots, "AD_TIFF", f"/{root}/t", 3)
+    uris = [f"vfs://{root}/t/scan_{k:06d}.tiff" for k in range(3)]
+    np.testing.assert_array_equal(read(roots, TIFFS, uris, 3), frames(3))
+
+
+def test_local_root_is_read_in_place(roots: VirtualFileSystem, tmp_path: Path) -> None:
+    write_files(roots, "AD_HDF5", "/detector/x", 1)
+    target = resolve_uri("vfs://detector/x/scan_000000.h5", roots)
+    assert target.logical == "/detector/x/scan_000000.h5"
+    assert local_uri(target, roots) == f"file://localhost{tmp_path}/det/x/scan_000000.h5"
+
+
+def test_plain_file_uri_outside_roots_is_left_to_tiled(roots: VirtualFileSystem) -> None:
+    target = resolve_uri("file://localhost/srv/data/a.h5", roots)
+    assert target.logical is None and local_uri(target, roots) == target.uri
+
+
+ESCAPES = {
+    "dotdot": "vfs://detector/../../etc/passwd",
+    "dotdot-file": "file://localhost/detector/../../../etc/passwd",
+    "dotdot-plain-file": "file://localhost/srv/../etc/passwd",
+    "unknown-root": "vfs://nowhere/x.h5",
+    "other-host": "file://elsewhere/detector/x.h5",
+    "scheme": "http://127.0.0.1/detector/x.h5",
+    "double-slash": "vfs://detector//x.h5",
+}
+
+
+@pytest.mark.parametrize("uri", ESCAPES.values(), ids=ESCAPES.keys())
+def test_escaping_uri_refused(roots: VirtualFileSystem, uri: str) -> None:
+    with pytest.raises(RefusedURIError, match="refusing to serve") as info:
+        read(roots, HDF5, [uri], 1, dataset="/entry/data/data")
+    assert isinstance(info.value, PathEscapeError) and info.value.status_code == 403
+
+
+def test_unknown_root_lists_roots(roots: VirtualFileSystem) -> None:
+    with pytest.raises(RefusedURIError, match=r"/nowhere .*roots: /detector, .*/remote"):
+        resolve_uri("vfs://nowhere/x.h5", roots)
+
+
+def test_symlink_out_of_root_refused(roots: VirtualFileSystem, tmp_path: Path) -> None:
+    (tmp_path / "det").mkdir()
+    os.symlink(tmp_path / "outside.h5", tmp_path / "det" / "link.h5")
+    with pytest.raises(RefusedURIError, match="symlink"):
+        read(roots, HDF5, ["vfs://detector/link.h5"], 1, dataset="/entry/data/data")
+
+
+def test_one_bad_frame_refuses_the_sequence(roots: VirtualFileSystem) -> None:
+    write_files(roots, "AD_TIFF", "/detector/t", 2)
+    uris = ["vfs://detector/t/scan_000000.tiff", "vfs://detector/t/../../../etc/passwd"]
+    with pytest.raises(RefusedURIError):
+        read(roots, TIFFS, uris, 2)
+
+
+def test_missing_file_is_file_not_found(roots: VirtualFileSystem) -> None:
+    with pytest.raises(FileNotFoundError, match="/detector/gone.h5"):
+        read(roots, HDF5, ["vfs://detector/gone.h5"], 1, dataset="/entry/data/data")
+
+
+def test_unbound_classes_use_default_vfs() -> None:
+    from filestore_vfs.tiled import VFSHDF5Adapter, VFSTiffSequenceAdapter
+
+    assert adapters_by_mimetype() == {HDF5: VFSHDF5Adapter, TIFFS: VFSTiffSequenceAdapter}
+    assert VFSHDF5Adapter.vfs is None
