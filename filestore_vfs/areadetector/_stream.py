@@ -190,25 +190,23 @@ class StreamingFlyerMixin:
         plugin._frames_per_index = 1
         self.cam.image_mode.set("Multiple").wait(10)
         self.cam.num_images.set(self.fly_frames).wait(10)
-        self._fly_start = plugin.num_captured.get() if hasattr(plugin, "num_captured") else 0
+        self._fly_target = int(plugin.num_captured.get()) + self.fly_frames
         self.cam.acquire.put(1)
         status = DeviceStatus(self)
         status.set_finished()
         return status
 
     def complete(self) -> Any:
+        """Done when the plugin has written every frame (not when Acquire drops: a fast
+        camera can finish before anyone looks, and then the edge is never seen)."""
         from ophyd.status import SubscriptionStatus
 
-        def done(value: Any = None, old_value: Any = None, **kwargs: Any) -> bool:
-            return old_value == 1 and value == 0
+        target = self._fly_target
 
-        if self.cam.acquire.get() == 0:
-            from ophyd.status import DeviceStatus
+        def written(value: Any = None, **kwargs: Any) -> bool:
+            return value is not None and int(value) >= target
 
-            status = DeviceStatus(self)
-            status.set_finished()
-            return status
-        return SubscriptionStatus(self.cam.acquire, done, run=False)
+        return SubscriptionStatus(self._stream_plugin.num_captured, written, run=True)
 
     def get_index(self) -> int:
         return int(self._stream_plugin.num_captured.get())
