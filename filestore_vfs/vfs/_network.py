@@ -213,10 +213,20 @@ class ResilientReader(io.RawIOBase):
         return self.read(-1)
 
     def readinto(self, buffer: Any) -> int:
+        """Straight into ``buffer`` when the remote file can (no intermediate bytes)."""
         view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+
+        def fill(f: IO[bytes]) -> int:
+            readinto = getattr(f, "readinto", None)
+            if readinto is not None:
+                return readinto(view) or 0
+            data = f.read(len(view))
+            view[: len(data)] = data
+            return len(data)
+
+        n = self._attempt(fill)
+        self._pos += n
+        return n
 
     def close(self) -> None:
         if self._file is not None:
