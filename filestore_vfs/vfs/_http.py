@@ -642,10 +642,36 @@ class _StreamReader(io.RawIOBase):
                 pass
 
     def readinto(self, buffer: Any) -> int:
+        """Copies aiohttp's chunks straight into ``buffer`` (no joined bytes in between)."""
         view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        size = min(len(view), self._size - self._pos)
+        if size <= 0:
+            return 0
+        if self._response is None or not 0 <= self._pos - self._at <= SKIP_LIMIT:
+            self._connect()
+        skip = self._pos - self._at
+        got = self._root._run(lambda: self._fill(skip, view[:size]))
+        self._at = self._pos = self._pos + got
+        if got < size:
+            raise ConnectionError(104, f"the server closed the stream at byte {self._pos}")
+        return got
+
+    async def _fill(self, skip: int, view: memoryview) -> int:
+        assert self._response is not None
+        content = self._response.content
+        while skip:
+            chunk = await content.read(min(skip, SKIP_LIMIT))
+            if not chunk:
+                return 0
+            skip -= len(chunk)
+        got = 0
+        while got < len(view):
+            chunk = await content.read(len(view) - got)
+            if not chunk:
+                break
+            view[got : got + len(chunk)] = chunk
+            got += len(chunk)
+        return got
 
     def close(self) -> None:
         self._disconnect()

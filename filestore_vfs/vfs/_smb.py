@@ -330,9 +330,17 @@ class _PipelinedReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        size = len(view)
+        got = 0
+        while got < size and self._pos < self._size:
+            if not self._buf and not self._take():
+                break
+            piece = self._buf[: size - got]
+            view[got : got + len(piece)] = piece
+            self._buf = self._buf[len(piece) :]
+            got += len(piece)
+            self._pos += len(piece)
+        return got
 
     def close(self) -> None:
         if not self.closed:
