@@ -119,8 +119,11 @@ def migrate_run(
     when its destination exists. A destination that differs is a ``conflict`` (kept) unless
     ``overwrite``. A checksum mismatch removes the destination and keeps the source. With
     ``delete_source``, sources are removed only when every file of the run verified.
+    ``config_source`` is the YAML file that configured ``vfs``: the reader mapping copies the
+    destination root's options from it (default: the file :func:`default_vfs` read, when
+    ``vfs`` is that VFS; else options are rebuilt from the root object, local roots only).
     """
-    vfs = vfs or default_vfs()
+    vfs = vfs if vfs is not None else default_vfs()
     src, dst = _check_roots(vfs, source_root, destination_root)
     refs, _orphans = collect_references(documents)
     report = MigrateReport(src, dst)
@@ -132,6 +135,8 @@ def migrate_run(
     if delete_source and report.ok:
         for item in report.files:
             _delete_source(vfs, item)
+    if config_source is None and vfs is default_vfs():
+        config_source = default_config_path()
     report.mapping = reader_mapping(vfs, src, dst, config_source)
     return report
 
@@ -298,11 +303,10 @@ def reader_mapping(
 
 
 def _spec_from_config(config: str | Path | None, name: str) -> dict[str, Any] | None:
-    path = config or default_config_path()
-    if not path:
+    if not config:
         return None
     try:
-        data, _origin = load_config_source(Path(path))
+        data, _origin = load_config_source(Path(config))
     except VFSError:
         return None
     if isinstance(data, dict) and isinstance(data.get("vfs"), dict):

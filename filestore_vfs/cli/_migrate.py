@@ -60,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from ..check import migrate_run
+    from ..vfs import default_config_path
     from ._files import _print_table, load_vfs
 
     documents = load_run_documents(args)
@@ -72,7 +73,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         delete_source=args.delete_source,
         overwrite=args.overwrite,
         progress=run_progress(args),
-        config_source=args.config,
+        config_source=args.config or default_config_path(),
     )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -84,12 +85,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         for line in report.skipped:
             print(f"skipped: {line}")
         print(report.summary())
-        print(_mapping_text(report))
+        print(_mapping_text(report) if report.ok else _not_yet(report))
     return 0 if report.ok else EXIT_INCOMPLETE
+
+
+def _not_yet(report: Any) -> str:
+    return (
+        f"# Not every file is verified at /{report.destination_root}: keep readers on "
+        f"/{report.source_root}'s storage; fix the problems above and run migrate again."
+    )
 
 
 def _row(item: Any) -> dict[str, Any]:
     row = {column: getattr(item, column) for column in _COLUMNS}
+    if row["size"] is None:
+        row["size"] = "-"
     if item.deleted:
         row["status"] = f"{item.status}, source deleted"
     return row
