@@ -16,7 +16,8 @@ Timings alternate between ours and the tool; the best of ``--repeats`` counts, a
 ratio (median of back-to-back rounds) is reported beside it.
 
 Run alone: ``python -m benchmarks.bench_http_sftp_smb --size 64MiB --repeats 2``;
-with the others: ``python -m benchmarks http_sftp_smb --net-size 512MiB``.
+with the others: ``python -m benchmarks http_sftp_smb --net-size 512MiB`` (and
+``--net-backends http,smb`` for a subset).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="size of the file fetched over HTTP/SFTP/SMB (default 512MiB)",
     )
     group.add_argument(
-        "--backends",
+        "--net-backends",
         default="http,sftp,smb",
         help="comma-separated subset of http,sftp,smb (default: all)",
     )
@@ -211,7 +212,8 @@ def _figures(name: str, size: int, repeats: int, tmp: str) -> list[Figure]:
 
 def run(options: argparse.Namespace) -> list[Figure]:
     size = getattr(options, "net_size", DEFAULT_SIZE)
-    names = [n.strip() for n in getattr(options, "backends", "http,sftp,smb").split(",") if n]
+    chosen = getattr(options, "net_backends", "http,sftp,smb")
+    names = [n.strip() for n in chosen.split(",") if n.strip()]
     unknown = sorted(set(names) - set(BACKENDS))
     if unknown:
         raise SystemExit(f"unknown backend(s) {unknown}; choose from {sorted(BACKENDS)}")
@@ -228,9 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, help="default 512MiB")
     parser.add_argument("--repeats", type=int, default=3, help="repeats, best-of (default 3)")
     parser.add_argument("--tmp", default=None, help="directory for the local copies")
-    parser.add_argument("--backends", default="http,sftp,smb")
+    parser.add_argument("--backends", default="http,sftp,smb", help="subset of http,sftp,smb")
     options = parser.parse_args(argv)
     options.net_size = options.size
+    options.net_backends = options.backends
     figures = run(options)
     print(markdown_table(figures))
     print(json_line(figures))
