@@ -182,6 +182,7 @@ def _detector(prefix: str, plugin_cls: type, **plugin_kwargs: Any) -> Any:
     det.wait_for_connection(all_signals=True, timeout=30)
     det.hdf1.kind = "normal"
     det.cam.stage_sigs["array_counter"] = 0
+    det.cam.stage_sigs["num_images"] = 1  # one frame per point, whatever a fly scan left
     det.cam.acquire_time.set(EXPOSURE).wait(5)
     det.cam.acquire_period.set(0).wait(5)
     det.cam.data_type.set("UInt16").wait(5)
@@ -223,6 +224,8 @@ def _fly_detector(prefix: str, vfs: Any, frames: int) -> Any:
     det = FlyDet(prefix, name="det", fly_frames=frames)
     det.wait_for_connection(all_signals=True, timeout=30)
     det.cam.stage_sigs["array_counter"] = 0
+    # kickoff sets NumImages without restoring it at unstage (reported); restore it here
+    det.cam.stage_sigs["num_images"] = frames
     det.cam.acquire_time.set(EXPOSURE).wait(5)
     det.cam.acquire_period.set(0).wait(5)
     det.cam.data_type.set("UInt16").wait(5)
