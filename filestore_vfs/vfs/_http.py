@@ -41,6 +41,7 @@ import aiohttp
 import yarl
 from fsspec.asyn import sync
 from fsspec.implementations.http import HTTPFileSystem
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._atomic import AtomicWriteFile
 from ._errors import ConfigError
@@ -255,6 +256,20 @@ class HttpFile(NetworkRoot):
         if isinstance(exc, TimeoutError):
             where = urlsplit(self.download).netloc
             return TimeoutError(110, f"no answer from {where} within {self.timeout:g} s (timeout)")
+        return exc
+
+    def _scrub(self, exc: BaseException) -> BaseException:
+        """Also drop the request headers aiohttp keeps in its errors (``repr`` shows them,
+        ``Authorization`` included), along the whole chain of causes."""
+        seen: BaseException | None = super()._scrub(exc)
+        while seen is not None:
+            info = getattr(seen, "request_info", None)
+            if isinstance(info, aiohttp.RequestInfo):
+                no_headers = CIMultiDictProxy(CIMultiDict())
+                seen.request_info = aiohttp.RequestInfo(  # type: ignore[attr-defined]
+                    info.url, info.method, no_headers, info.real_url
+                )
+            seen = seen.__cause__ or seen.__context__
         return exc
 
     def map_error(self, exc: BaseException) -> BaseException | None:

@@ -351,3 +351,23 @@ def test_verify_tls_must_name_an_existing_bundle(tmp_path: Path) -> None:
         VirtualFileSystem({"t": {**spec, "verify_tls": str(tmp_path / "none.pem")}})
     with pytest.raises(ConfigError, match="http"):
         VirtualFileSystem({"t": {**spec, "download": "ftp://example.invalid/"}})
+
+
+def test_aiohttp_errors_lose_their_request_headers() -> None:
+    """aiohttp's errors keep the request headers (the token) and show them in ``repr``."""
+    import multidict
+    import yarl
+    from aiohttp import ClientResponseError, RequestInfo
+
+    secret = "tok-" + uuid.uuid4().hex
+    vfs = VirtualFileSystem(
+        {"t": {"class": "HttpFile", "download": "http://127.0.0.1:9/", "token": secret}}
+    )
+    url = yarl.URL("http://127.0.0.1:9/x")
+    headers = multidict.CIMultiDictProxy(multidict.CIMultiDict(Authorization=f"Bearer {secret}"))
+    error = ClientResponseError(RequestInfo(url, "GET", headers, url), (), status=403)
+    assert secret in repr(error)
+    with pytest.raises(PermissionError, match="check the token") as info:
+        with vfs.roots["t"].translate("/t/x"):
+            raise error
+    assert_secret_hidden(info.value, secret)
