@@ -29,8 +29,9 @@ from typing import IO, Any
 
 import adlfs
 from azure.core import exceptions as azure_errors
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, LinearRetry
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
+from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
 
 from ._atomic import AtomicWriteFile
 from ._errors import ConfigError, FileBusyError
@@ -118,13 +119,14 @@ class AzureBlobFile(NetworkRoot):
             return f"https://{self.account_host}"
         return f"https://{self.account_name}.blob.core.windows.net"
 
-    def _client_options(self) -> dict[str, Any]:
-        """Our timeouts and retries, not the SDK's defaults (which wait minutes)."""
+    def _client_options(self, retry_cls: Any) -> dict[str, Any]:
+        """Our timeouts and retries, not the SDK's: its storage retry policy waits 15 s and
+        more between attempts, so a dead server took minutes to report."""
+        jitter = self.retry_backoff / 2
         return {
-            "retry_total": self.retries,
-            "retry_connect": self.retries,
-            "retry_read": self.retries,
-            "retry_backoff_factor": self.retry_backoff,
+            "retry_policy": retry_cls(
+                backoff=self.retry_backoff, retry_total=self.retries, random_jitter_range=jitter
+            ),
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
         }
@@ -134,10 +136,11 @@ class AzureBlobFile(NetworkRoot):
             return {"account_name": self.account_name, "account_key": self._account_key}
         return self._sas_token
 
-    def _service_client(self, cls: Any) -> Any:
+    def _service_client(self, cls: Any, retry_cls: Any) -> Any:
+        options = self._client_options(retry_cls)
         if self._connection_string and not self.blob_endpoint:
-            return cls.from_connection_string(self._connection_string, **self._client_options())
-        return cls(self._account_url(), credential=self._credential(), **self._client_options())
+            return cls.from_connection_string(self._connection_string, **options)
+        return cls(self._account_url(), credential=self._credential(), **options)
 
     def _make_fs(self) -> adlfs.AzureBlobFileSystem:
         options: dict[str, Any] = {
@@ -154,14 +157,14 @@ class AzureBlobFile(NetworkRoot):
             options["anon"] = not (self._account_key or self._sas_token)
         fs = adlfs.AzureBlobFileSystem(**options)
         # adlfs builds its client without retry or timeout settings: use ours
-        fs.service_client = self._service_client(AsyncBlobServiceClient)
+        fs.service_client = self._service_client(AsyncBlobServiceClient, AsyncLinearRetry)
         return fs
 
     @property
     def sync_client(self) -> BlobServiceClient:
         """A synchronous client for leases and container checks."""
         if self._sync_client is None:
-            self._sync_client = self._service_client(BlobServiceClient)
+            self._sync_client = self._service_client(BlobServiceClient, LinearRetry)
         return self._sync_client
 
     def close(self) -> None:

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any
 
 import botocore.exceptions
+import botocore.handlers
 import s3fs
 from s3fs.errors import translate_boto_error
 
@@ -110,6 +113,9 @@ class S3File(NetworkRoot):
                 "read_timeout": self.timeout,
                 # s3fs retries (below); botocore retrying underneath would multiply them
                 "retries": {"total_max_attempts": 1},
+                # aiohttp has no timeout while it sends a body: the kernel's user timeout
+                # ends an upload to a server that stopped reading
+                "connector_args": {"socket_factory": _socket_factory(self.timeout)},
             },
             "default_block_size": self.part_size,
             "use_listings_cache": False,  # other processes write too: never list from a cache
@@ -122,6 +128,10 @@ class S3File(NetworkRoot):
             if fs is None:
                 fs = _shared[token] = s3fs.S3FileSystem(**options)
                 fs.retries = self.retries + 1  # attempts, with s3fs' own backoff
+                fs.connect()
+                # With "Expect: 100-continue" aiohttp waits for the server's go-ahead with no
+                # timeout at all: a server that stops answering would hang an upload forever.
+                fs.s3.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
         return fs
 
     # -- identity ---------------------------------------------------------------------------
@@ -138,27 +148,27 @@ class S3File(NetworkRoot):
     # -- errors -----------------------------------------------------------------------------
     def map_error(self, exc: BaseException) -> BaseException | None:
         """Name the bucket when it is missing and the endpoint when it cannot be reached."""
-        if isinstance(exc, botocore.exceptions.ClientError):
+        errors = botocore.exceptions
+        if isinstance(exc, errors.ClientError):
             exc = translate_boto_error(exc, set_cause=False)
+        if isinstance(exc, (errors.ConnectTimeoutError, errors.ReadTimeoutError)):
+            return TimeoutError(errno.ETIMEDOUT, f"S3 endpoint {self._where()} timed out")
+        if isinstance(exc, errors.NoCredentialsError):
+            return PermissionError(
+                errno.EACCES, "no S3 credentials: set key/secret or the AWS chain"
+            )
+        if isinstance(exc, errors.ConnectionClosedError):
+            return ConnectionError(
+                errno.ECONNRESET, f"S3 endpoint {self._where()} closed the connection"
+            )
+        if isinstance(exc, (errors.EndpointConnectionError, errors.ConnectionError)):
+            return ConnectionError(errno.ECONNREFUSED, f"cannot reach S3 endpoint {self._where()}")
+        if isinstance(exc, errors.HTTPClientError):
+            return ConnectionError(errno.ECONNRESET, f"S3 endpoint {self._where()}: {exc}")
         if isinstance(exc, FileNotFoundError) and not self._bucket_exists():
             return self._no_bucket()
         if isinstance(exc, OSError):
             return exc
-        if isinstance(
-            exc, (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError)
-        ):
-            return TimeoutError(110, f"S3 endpoint {self._where()} timed out ({exc})")
-        if isinstance(exc, botocore.exceptions.NoCredentialsError):
-            return PermissionError(13, "no S3 credentials: set key/secret or the AWS chain")
-        if isinstance(
-            exc,
-            (
-                botocore.exceptions.EndpointConnectionError,
-                botocore.exceptions.ConnectionError,
-                botocore.exceptions.HTTPClientError,
-            ),
-        ):
-            return ConnectionError(111, f"cannot reach S3 endpoint {self._where()}")
         return None
 
     @contextlib.contextmanager
@@ -173,6 +183,11 @@ class S3File(NetworkRoot):
                 if exc.filename != logical and not self._bucket_exists():
                     raise self._no_bucket() from None
                 raise _with_reason(exc) from exc.__cause__
+            except botocore.exceptions.BotoCoreError as exc:  # some are OSErrors too
+                mapped = self.map_error(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
             except OSError as exc:
                 raise _with_reason(exc) from exc.__cause__
 
@@ -252,10 +267,25 @@ class S3File(NetworkRoot):
         self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
 
 
+@functools.lru_cache
+def _socket_factory(timeout: float) -> Callable[[Any], socket.socket]:
+    """Sockets whose unacknowledged data (or zero window) fails them after ``timeout``."""
+
+    def make(addr_info: Any) -> socket.socket:
+        family, kind, proto, _, _ = addr_info
+        sock = socket.socket(family=family, type=kind, proto=proto)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout * 1000))
+        return sock
+
+    return make
+
+
 def _with_reason(exc: OSError) -> OSError:
     """s3fs raises ``PermissionError("Access Denied")``: make the message the ``strerror``
     so that the translated error keeps it."""
-    if exc.strerror is None and exc.args and isinstance(exc.args[0], str):
+    plain = type(exc) in _ERRNOS or type(exc) is OSError
+    if plain and exc.strerror is None and exc.args and isinstance(exc.args[0], str):
         return type(exc)(_ERRNOS.get(type(exc), errno.EIO), exc.args[0])
     return exc
 
