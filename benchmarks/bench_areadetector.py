@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ad-repeats",
         type=int,
         default=None,
-        help="areadetector: count runs per side and size (default: --repeats, at most 4)",
+        help="areadetector: count runs per side and size (default: --repeats, at most 5)",
     )
 
 
@@ -528,7 +528,7 @@ def _settings(options: argparse.Namespace) -> tuple[int, list[int], int, list[in
     points = getattr(options, "ad_points", None) or (200 if quick else 1000)
     sizes_text = getattr(options, "ad_sizes", None) or ("64" if quick else "64,512")
     sizes = [int(s) for s in sizes_text.split(",") if s.strip()]
-    repeats = getattr(options, "ad_repeats", None) or min(getattr(options, "repeats", 3), 4)
+    repeats = getattr(options, "ad_repeats", None) or min(getattr(options, "repeats", 3), 5)
     stream = [100, 1000] if quick else [1000, 10_000]
     return points, sizes, repeats, stream
 
