@@ -9,14 +9,18 @@ In a ``tiled serve config`` catalog::
 The adapters read ``vfs://<root>/...`` URIs, and ``file://localhost/<root>/...`` URIs whose
 first component is a root (what TiledWriter makes of a Resource with ``root="/detector"``),
 through the server's :func:`~filestore_vfs.default_vfs`, and refuse anything outside its roots.
+On the writing side, ``TiledWriter(client, patches=tiled_writer_patches())`` keeps legacy
+``AD_TIFF`` Resources readable (TiledWriter drops the directory's trailing slash).
 """
 
 from __future__ import annotations
 
 from ._adapters import VFSHDF5Adapter, VFSTiffSequenceAdapter, adapters_by_mimetype
 from ._resolve import RefusedURIError, Target, local_uri, resolve_uri
+from ._writer import DIRECTORY_SPECS, tiled_writer_patches
 
 __all__ = [
+    "DIRECTORY_SPECS",
     "RefusedURIError",
     "Target",
     "VFSHDF5Adapter",
@@ -24,4 +28,5 @@ __all__ = [
     "adapters_by_mimetype",
     "local_uri",
     "resolve_uri",
+    "tiled_writer_patches",
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,8 +22,16 @@ from typing import Any
 import pytest
 import yaml
 
+# ophyd (through the mixins) before the sim IOC's readiness check imports pyepics: ophyd
+# picks epicscorelibs' libca, which must happen before epics.ca loads.
+from filestore_vfs.areadetector import (
+    HDF5PluginWithVFS,
+    HDF5StreamPluginWithVFS,
+    TIFFPluginWithVFS,
+    TIFFStreamPluginWithVFS,
+)
 from tests.areadetector import conftest as _ad
-from tests.servers._common import HOST, launch, stop_process, temp_dir
+from tests.servers._common import HOST, free_port, log_tail, stop_process, temp_dir
 
 # The sim IOC and the writer's VFS, shared with tests/areadetector (same definitions).
 mounts, ioc, vfs, eager_devices = _ad.mounts, _ad.ioc, _ad.vfs, _ad.eager_devices
@@ -30,6 +40,7 @@ make_detector, run_count = _ad.make_detector, _ad.run_count
 Docs = list[tuple[str, dict[str, Any]]]
 FRAMES = 3
 SHAPE = (64, 64)  # the sim IOC's default image size
+START_TIMEOUT = 120.0  # importing tiled's server takes 10-40 s on a loaded machine
 
 HANDLERS = {
     "AD_HDF5": "filestore_vfs.handlers:AreaDetectorHDF5Handler",
@@ -43,15 +54,8 @@ ADAPTERS = {
 
 
 @pytest.fixture(scope="session")
-def ioc_runs(ioc: Any, vfs: Any, eager_devices: None) -> dict[str, Docs]:
+def ioc_runs(tiled_process: Any, ioc: Any, vfs: Any, eager_devices: None) -> dict[str, Docs]:
     """One ``count`` per plugin kind: legacy HDF5/TIFF Resources, and the stream variants."""
-    from filestore_vfs.areadetector import (
-        HDF5PluginWithVFS,
-        HDF5StreamPluginWithVFS,
-        TIFFPluginWithVFS,
-        TIFFStreamPluginWithVFS,
-    )
-
     kinds = {
         "hdf5": (HDF5PluginWithVFS, "hdf1", "/detector"),
         "tiff": (TIFFPluginWithVFS, "tiff1", "/nfs"),
@@ -127,32 +131,62 @@ def tiled_config(workdir: Path, api_key: str) -> dict[str, Any]:
     }
 
 
-def _probe(port: int) -> None:
-    with urllib.request.urlopen(f"http://{HOST}:{port}/api/v1/", timeout=2) as response:
-        if response.status != 200:
-            raise OSError(f"tiled answered {response.status}")
+def _probe(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/api/v1/", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class _Process:
+    proc: subprocess.Popen[bytes]
+    port: int
+    workdir: Path
+    api_key: str = field(repr=False)
 
 
 @pytest.fixture(scope="session")
-def tiled_server(mounts: dict[str, Path]) -> Iterator[TiledServer]:
-    """``tiled serve config`` in a subprocess; ready when ``GET /api/v1/`` answers."""
+def tiled_process(mounts: dict[str, Path]) -> Iterator[_Process]:
+    """Start ``tiled serve config`` without waiting: importing tiled takes seconds, so it
+    comes up while the IOC runs are recorded (``ioc_runs`` asks for this fixture first)."""
     api_key = secrets.token_hex(16)
     with temp_dir("tiled") as workdir:
         (workdir / "vfs.yaml").write_text(server_vfs_yaml(mounts))
         config = workdir / "config.yml"
         config.write_text(yaml.safe_dump(tiled_config(workdir, api_key)))
-        os.chmod(config, 0o600)
+        os.chmod(config, 0o600)  # it holds the API key
         env = {**os.environ, "FILESTORE_VFS_CONFIG": str(workdir / "vfs.yaml")}
+        port = free_port()
         tiled = str(Path(sys.executable).with_name("tiled"))
-        argv = [tiled, "serve", "config", str(config), "--host", HOST]
-
-        def prepare(ports: tuple[int, ...]) -> list[str]:
-            return [*argv, "--port", str(ports[0])]
-
-        proc, ports = launch(
-            "tiled", prepare, lambda ports: _probe(ports[0]), workdir, env=env, timeout=90
-        )
+        argv = [tiled, "serve", "config", str(config), "--host", HOST, "--port", str(port)]
+        with open(workdir / "tiled.out", "wb") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
+            )
         try:
-            yield TiledServer(f"http://{HOST}:{ports[0]}", proc.pid, workdir, api_key)
+            yield _Process(proc, port, workdir, api_key)
         finally:
             stop_process(proc, str(workdir))
+
+
+@pytest.fixture(scope="session")
+def tiled_server(tiled_process: _Process) -> TiledServer:
+    """The server, once ``GET /api/v1/`` answers (polled until a deadline, no fixed sleep)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _probe(tiled_process.port):
+        log = log_tail(tiled_process.workdir / "tiled.out")
+        if tiled_process.proc.poll() is not None:
+            pytest.fail(f"tiled serve exited ({tiled_process.proc.returncode}):\n{log}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"tiled serve did not answer in {START_TIMEOUT:.0f} s:\n{log}")
+        time.sleep(0.1)
+    url = f"http://{HOST}:{tiled_process.port}"
+    return TiledServer(url, tiled_process.proc.pid, tiled_process.workdir, tiled_process.api_key)
