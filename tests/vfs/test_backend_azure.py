@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import errno
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -14,6 +16,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -328,36 +331,31 @@ def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     assert source.stat().st_size == 24 * MiB
 
 
-DISK_FULL = textwrap.dedent(
-    """
-    import json, resource, signal, sys
-    from filestore_vfs import VirtualFileSystem
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
-    vfs = VirtualFileSystem({"az": json.loads(sys.argv[1])})
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """The local disk is "full" after ``limit`` bytes per file (``RLIMIT_FSIZE``, soft limit
+    only, restored after): writes past it fail with ``EFBIG`` instead of a ``SIGXFSZ``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
     try:
-        vfs.get_file("/az/big.bin", sys.argv[2])
-    except OSError as exc:
-        print(type(exc).__name__, exc.errno)
-    """
-)
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
 
 
 def test_disk_full_on_download_leaves_nothing(
     azurite_server: AzuriteServer, prefix: str, tmp_path: Path
 ) -> None:
-    root = spec(azurite_server, prefix=prefix)
-    VirtualFileSystem({"az": root}).write_bytes("/az/big.bin", os.urandom(3 * MiB))
+    vfs = VirtualFileSystem({"az": spec(azurite_server, prefix=prefix)})
+    vfs.write_bytes("/az/big.bin", os.urandom(3 * MiB))
     out = tmp_path / "out"
     out.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-c", DISK_FULL, json.dumps(root), str(out / "big.bin")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.stdout.split() == ["OSError", str(errno.EFBIG)], proc.stderr
-    assert os.listdir(out) == []
+    with pytest.raises(OSError) as info, file_size_limit(MiB):
+        vfs.get_file("/az/big.bin", out / "big.bin")
+    assert info.value.errno == errno.EFBIG
+    assert os.listdir(out) == []  # no partial file
 
 
 def test_spaces_unicode_and_zero_bytes(
