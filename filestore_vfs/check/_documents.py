@@ -117,29 +117,37 @@ def _pair(item: Any, where: str) -> Document:
     raise DocumentsError(f"{where} is not a [name, doc] pair: {str(item)[:60]!r}")
 
 
-def documents_from_catalog(catalog: str, uid: str) -> list[Document]:
+def documents_from_catalog(catalog: str | Any, uid: str) -> list[Document]:
     """The documents of run ``uid`` from a tiled server (databroker 2 or a tiled SQL catalog).
 
-    ``catalog`` is a URI (``http://host:8000/api``, ``.../raw``: anything tiled's
-    ``from_uri`` opens, with the run directly below it) or a tiled profile name.
+    ``catalog`` is a URI (anything tiled's ``from_uri`` opens whose children are the runs,
+    e.g. ``http://host:8000/api/v1/metadata/raw``), a tiled profile name, or a tiled client
+    node already open. The API key, if the server needs one, comes from ``$TILED_API_KEY``
+    (or ``?api_key=`` in the URI), as for every tiled client.
     """
+    client = _open_catalog(catalog) if isinstance(catalog, str) else catalog
+    try:
+        run = client[uid]
+    except KeyError:
+        raise DocumentsError(f"no run {uid!r} in the catalog {catalog}") from None
+    except ValueError as exc:  # databroker: "Partial uid 'x' is too short", ...
+        raise DocumentsError(f"no run {uid!r} in the catalog {catalog}: {exc}") from None
+    if not hasattr(run, "documents"):
+        raise DocumentsError(
+            f"catalog entry {uid!r} is a {type(run).__name__}, not a bluesky run "
+            "with .documents() (point --catalog at the node holding the runs)"
+        )
+    return list(_named(run.documents()))
+
+
+def _open_catalog(catalog: str) -> Any:
     try:
         from tiled.client import from_profile, from_uri
     except ImportError as exc:
         raise DocumentsError(
             "--catalog needs the tiled client: pip install 'tiled[client]'"
         ) from exc
-    client = from_uri(catalog) if "://" in catalog else from_profile(catalog)
-    try:
-        run = client[uid]
-    except KeyError:
-        raise DocumentsError(f"no run {uid!r} in the catalog at {catalog}") from None
-    if not hasattr(run, "documents"):
-        raise DocumentsError(
-            f"{catalog} entry {uid!r} is a {type(run).__name__}, not a bluesky run "
-            "with .documents() (point --catalog at the node holding the runs)"
-        )
-    return list(_named(run.documents()))
+    return from_uri(catalog) if "://" in catalog else from_profile(catalog)
 
 
 def _named(items: Iterable[Any]) -> Iterator[Document]:
