@@ -176,22 +176,24 @@ class Demo:
 
     # -- 4 ----------------------------------------------------------------------------------
     def store(self, docs: list[tuple[str, dict]]) -> None:
-        self.say("storing the documents (JSONL) under /local")
+        self.say("storing the documents under /local (JSONL, and a tiled catalog if installed)")
         path = f"{self.out}/documents.jsonl"
         with self.vfs.open(path, "w") as f:
             for name, doc in docs:
                 f.write(json.dumps([name, doc]) + "\n")
         self.summary["documents_jsonl"] = path
-        self.summary["tiled_catalog"] = self._tiled_catalog(docs)
+        self.summary["tiled_catalog"] = catalog = self._tiled_catalog(docs)
+        print(f"      {path}" + (f"\n      {catalog} (tiled, SQLite)" if catalog else ""))
 
     def _tiled_catalog(self, docs: list[tuple[str, dict]]) -> str | None:
         if self.args.no_tiled:
             return None
+        from ._demo_tiled import write_catalog
+
         try:
-            from ._demo_tiled import write_catalog
-        except ImportError:
+            return write_catalog(self.vfs, self.out, docs)
+        except ImportError:  # tiled or bluesky-tiled-plugins not installed: JSONL only
             return None
-        return write_catalog(self.vfs, self.out, docs)
 
     # -- 5 ----------------------------------------------------------------------------------
     def read_back(self, docs: list[tuple[str, dict]], stack: contextlib.ExitStack) -> list[Any]:
