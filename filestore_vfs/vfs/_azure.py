@@ -41,6 +41,8 @@ from ._root import Entry
 
 __all__ = ["AzureBlobFile", "BlobLease"]
 
+#: Bytes per response chunk of a streaming download.
+STREAM_CHUNK = 4 << 20
 #: Block size for uploads (Azure allows up to 4000 MiB per block and 50,000 blocks).
 DEFAULT_PART_SIZE = 16 << 20
 
@@ -71,6 +73,7 @@ class AzureBlobFile(NetworkRoot):
 
     extra = "azure"
     supports_empty_dirs = False
+    transient = (azure_errors.ServiceRequestError, azure_errors.ServiceResponseError)
 
     def __init__(
         self,
@@ -138,6 +141,8 @@ class AzureBlobFile(NetworkRoot):
 
     def _service_client(self, cls: Any, retry_cls: Any) -> Any:
         options = self._client_options(retry_cls)
+        # the SDK fetches its first 32 MiB in one piece by default: keep chunks small
+        options.update(max_single_get_size=STREAM_CHUNK, max_chunk_get_size=STREAM_CHUNK)
         if self._connection_string and not self.blob_endpoint:
             return cls.from_connection_string(self._connection_string, **options)
         return cls(self._account_url(), credential=self._credential(), **options)
@@ -254,6 +259,18 @@ class AzureBlobFile(NetworkRoot):
             return  # no empty directories on a blob store
         super().rmdir(rel, recursive=recursive)
 
+    def open_options(self, mode: Any) -> dict[str, Any]:
+        """Sequential reads ("stream": ``get_file``, copies) use one streaming download."""
+        if mode == "stream":
+            return {"stream": True}
+        return super().open_options(mode)
+
+    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
+        if not options.pop("stream", False):
+            return super().open_remote(rel, offset, **options)
+        blob = self.sync_client.get_blob_client(self.container, self.blob_name(rel))
+        return BlobStream(blob, offset)
+
     def cross_process_lock(self, rel: str) -> BlobLease:
         head, _, tail = self.blob_name(rel).rpartition("/")
         marker = f"{head}/{INTERNAL_PREFIX}lock-{tail}" if head else f"{INTERNAL_PREFIX}lock-{tail}"
@@ -338,6 +355,85 @@ class BlockUploadFile(AtomicWriteFile):
         finally:
             self._release()
             io.BufferedIOBase.close(self)
+
+
+class BlobStream(io.RawIOBase):
+    """One ``Get Blob`` from ``offset`` to the end, read chunk by chunk as it arrives (for
+    sequential copies: no range request per block, memory of one chunk). Seeking drops the
+    download and starts another at the new offset when next read."""
+
+    def __init__(self, blob: Any, offset: int) -> None:
+        super().__init__()
+        self._blob = blob
+        self._pos = offset
+        self._chunks: Iterator[bytes] | None = None
+        self._left = memoryview(b"")
+        self._size: int | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            offset += self._total()
+        elif whence == 1:
+            offset += self._pos
+        if offset != self._pos:
+            self._chunks, self._left = None, memoryview(b"")
+            self._pos = max(0, offset)
+        return self._pos
+
+    def _total(self) -> int:
+        if self._size is None:
+            self._size = int(self._blob.get_blob_properties().size)
+        return self._size
+
+    def _next(self) -> bool:
+        if self._chunks is None:
+            if self._pos >= self._total():
+                return False
+            download = self._blob.download_blob(offset=self._pos, max_concurrency=1)
+            self._chunks = iter(download.chunks())
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return False
+        self._left = memoryview(chunk)
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not self._left and not self._next():
+            return 0
+        n = min(len(view), len(self._left))
+        view[:n] = self._left[:n]
+        self._left = self._left[n:]
+        self._pos += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        out = bytearray()
+        while len(out) < size and (self._left or self._next()):
+            n = min(size - len(out), len(self._left))
+            out += self._left[:n]
+            self._left = self._left[n:]
+            self._pos += n
+        return bytes(out)
+
+    def readall(self) -> bytes:
+        parts = []
+        while self._left or self._next():
+            parts.append(bytes(self._left))
+            self._pos += len(self._left)
+            self._left = memoryview(b"")
+        return b"".join(parts)
 
 
 class BlobLease:
