@@ -158,13 +158,14 @@ class SimDetectorCam:
     def emit_frame(self) -> NDArray:
         """Make frame k = ArrayCounter, count it, and pass it down the plugin chain."""
         pvs = self.pvs
-        k = int(pvs.get(self.pv("ArrayCounter")))
+        k = int(pvs.get(self.pv("ArrayCounter_RBV")))
         size_x = int(pvs.get(self.pv("SizeX_RBV")))
         size_y = int(pvs.get(self.pv("SizeY_RBV")))
         data_type = self.current_dtype()
         data = make_frame(k, size_y, size_x, data_type.lower())
         array = NDArray(data=data, unique_id=k + 1, timestamp=time.time())
-        pvs.set_with_rbv(self.pv("ArrayCounter"), k + 1)
+        # Only the readback: AD's ArrayCounter setpoint keeps what the client wrote.
+        pvs.set(self.pv("ArrayCounter_RBV"), k + 1)
         pvs.set_if_present(self.pv("UniqueId_RBV"), k + 1)
         pvs.set_if_changed(self.pv("ArraySizeX_RBV"), size_x)
         pvs.set_if_changed(self.pv("ArraySizeY_RBV"), size_y)

@@ -441,49 +441,69 @@ class HDF5Plugin(FilePluginBase):
 
     def create_file(self, host_path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         """An HDF5 file with a resizable ``(0, y, x)`` dataset, one chunk per frame."""
+        return _HDF5Writer(host_path, shape, dtype)
+
+    def write_frame(self, handle: Any, array: NDArray) -> None:
+        """Append along axis 0 and remember the frame's unique id and time stamp."""
+        handle.append(array)
+
+    def close_file(self, handle: Any) -> None:
+        """Write the per-frame attributes and close (flushes everything)."""
+        handle.close()
+
+
+class _HDF5Writer:
+    """One open HDF5 file in AD's default layout."""
+
+    def __init__(self, host_path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
         import h5py
 
-        handle = h5py.File(host_path, "w", libver="latest")
+        self.file = h5py.File(host_path, "w", libver="latest")
         try:
-            entry = handle.create_group("entry")
+            entry = self.file.create_group("entry")
             entry.attrs["NX_class"] = "NXentry"
             data_group = entry.create_group("data")
             data_group.attrs["NX_class"] = "NXdata"
-            data = data_group.create_dataset(
+            self.data = data_group.create_dataset(
                 "data", shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape), dtype=dtype
             )
-            data.attrs["signal"] = 1
+            self.data.attrs["signal"] = 1
             instrument = entry.create_group("instrument")
             instrument.attrs["NX_class"] = "NXinstrument"
             detector = instrument.create_group("detector")
             detector.attrs["NX_class"] = "NXdetector"
-            detector["data"] = data  # a hard link, as AD's default layout has
-            attrs = instrument.create_group("NDAttributes")
-            attrs.attrs["NX_class"] = "NXcollection"
-            for name, kind in (("NDArrayUniqueId", "i4"), ("NDArrayTimeStamp", "f8")):
-                attrs.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(1024,), dtype=kind)
+            detector["data"] = self.data  # a hard link, as AD's default layout has
+            self.attributes = instrument.create_group("NDAttributes")
+            self.attributes.attrs["NX_class"] = "NXcollection"
         except Exception:
-            handle.close()
+            self.file.close()
             raise
-        return handle
+        self.frame_shape = tuple(shape)
+        self.unique_ids: list[int] = []
+        self.timestamps: list[float] = []
 
-    def write_frame(self, handle: Any, array: NDArray) -> None:
-        """Append along axis 0 and record the frame's unique id and time stamp."""
-        data = handle["entry/data/data"]
-        n = data.shape[0]
-        data.resize(n + 1, axis=0)
-        data[n] = array.data
-        for name, value in (
-            ("NDArrayUniqueId", array.unique_id),
-            ("NDArrayTimeStamp", array.timestamp),
-        ):
-            dataset = handle["entry/instrument/NDAttributes"][name]
-            dataset.resize(n + 1, axis=0)
-            dataset[n] = value
+    def append(self, array: NDArray) -> None:
+        """One more frame on axis 0."""
+        n = len(self.unique_ids)
+        # Low-level calls: one chunk per frame, no filters, so the chunk is written as is.
+        # h5py's resize() and selection path cost ~6x more, too slow for 200 frames/s.
+        self.data.id.set_extent((n + 1, *self.frame_shape))
+        frame = np.ascontiguousarray(array.data, dtype=self.data.dtype)
+        self.data.id.write_direct_chunk((n, *([0] * frame.ndim)), frame.tobytes())
+        self.unique_ids.append(array.unique_id)
+        self.timestamps.append(array.timestamp)
 
-    def close_file(self, handle: Any) -> None:
-        """Close the HDF5 file (flushes everything)."""
-        handle.close()
+    def close(self) -> None:
+        """NDAttributes datasets (one value per frame), then close."""
+        try:
+            self.attributes.create_dataset(
+                "NDArrayUniqueId", data=np.asarray(self.unique_ids, dtype="i4")
+            )
+            self.attributes.create_dataset(
+                "NDArrayTimeStamp", data=np.asarray(self.timestamps, dtype="f8")
+            )
+        finally:
+            self.file.close()
 
 
 class TIFFPlugin(FilePluginBase):

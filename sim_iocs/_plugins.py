@@ -7,7 +7,6 @@ Plugins run synchronously in the IOC's event loop (as areaDetector does with
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,17 +95,15 @@ class PluginBase:
         pvs.set_if_present(self.pv("UniqueId_RBV"), array.unique_id)
         pvs.set_if_present(self.pv("TimeStamp_RBV"), array.timestamp - _EPICS_EPOCH)
         self.last_array = array
-        start = time.perf_counter()
         self.process(array)
-        pvs.set_if_present(self.pv("ExecutionTime_RBV"), (time.perf_counter() - start) * 1e3)
 
     def process(self, array: NDArray) -> None:
         """What the plugin does with a frame; the base does nothing."""
 
     def count_array(self) -> None:
         """Bump ``ArrayCounter`` (and its readback)."""
-        counter = int(self.pvs.get(self.pv("ArrayCounter"))) + 1
-        self.pvs.set_with_rbv(self.pv("ArrayCounter"), counter)
+        counter = int(self.pvs.get(self.pv("ArrayCounter_RBV"))) + 1
+        self.pvs.set(self.pv("ArrayCounter_RBV"), counter)
 
     def _show_dimensions(self, shape_xy: tuple[int, int], data_type: str) -> None:
         pvs = self.pvs

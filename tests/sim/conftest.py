@@ -94,13 +94,16 @@ class CA:
         if ok is None:
             raise TimeoutError(f"caput {self.ioc.pv(name)} = {value!r} got no answer")
 
-    def wait_for(self, name: str, expected: Any, timeout: float = 10.0) -> Any:
+    def wait_for(
+        self, name: str, expected: Any, timeout: float = 10.0, *, at_least: bool = False
+    ) -> Any:
+        """Poll until ``name`` equals ``expected`` (or is ``>=`` it with ``at_least``)."""
         as_string = isinstance(expected, str)
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:
             value = self.get(name, as_string=as_string)
-            if value == expected:
+            if value == expected or (at_least and value >= expected):
                 return value
             time.sleep(0.005)
         raise AssertionError(f"{name} is {value!r}, expected {expected!r} within {timeout} s")

@@ -257,7 +257,7 @@ def test_data_type_changed_mid_acquisition(ca, sim_data, tmp_path):
     ca.put("cam1:AcquireTime", 0.001)
     ca.put("cam1:AcquirePeriod", 0.01)
     ca.put("cam1:Acquire", 1, wait=False)
-    ca.wait_for("HDF1:NumCaptured_RBV", 3)
+    ca.wait_for("HDF1:NumCaptured_RBV", 3, at_least=True)
     ca.put("cam1:DataType", "UInt32")
     ca.wait_for_error("HDF1:", "Invalid frame. Ignoring.")
     ca.put("cam1:Acquire", 0)
