@@ -125,6 +125,11 @@ def migrate_run(
     """
     vfs = vfs if vfs is not None else default_vfs()
     src, dst = _check_roots(vfs, source_root, destination_root)
+    if delete_source and vfs.roots[src].read_only:
+        raise ReadOnlyRootError(
+            f"--delete-source: source root /{src} is read-only in this config; "
+            "migrate without --delete-source, or delete with a config that may write it"
+        )
     refs, _orphans = collect_references(documents)
     report = MigrateReport(src, dst)
     report.files, report.skipped = _plan(refs, vfs, src, dst)
@@ -272,7 +277,8 @@ def _delete_source(vfs: VirtualFileSystem, item: FileMigration) -> None:
         vfs.remove(item.source)
         item.deleted = True
     except (OSError, VFSError) as exc:
-        item.problem = f"verified, but deleting the source failed: {exc}"
+        item.status = "delete-failed"
+        item.problem = f"verified at {item.destination}, but deleting the source failed: {exc}"
 
 
 # -- what readers need --------------------------------------------------------------------

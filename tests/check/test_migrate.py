@@ -130,6 +130,17 @@ def test_bad_roots(vfs: VirtualFileSystem, tmp_path: Path) -> None:
         migrate_run(docs, "/detector", "/vault", vfs)
 
 
+def test_delete_source_refused_on_a_read_only_source(tmp_path: Path) -> None:
+    vfs = make_vfs(tmp_path)
+    docs = resource_run(vfs, "AD_HDF5", 1, 1)
+    vfs.add_root(
+        "detector", {"class": "LocalFile", "root": str(tmp_path / "detector"), "read_only": True}
+    )
+    with pytest.raises(ReadOnlyRootError, match="--delete-source"):
+        migrate_run(docs, "/detector", "/archive", vfs, delete_source=True)
+    assert migrate_run(docs, "/detector", "/archive", vfs).ok  # copying is fine
+
+
 def test_references_elsewhere_are_skipped(vfs: VirtualFileSystem) -> None:
     docs = resource_run(vfs, "AD_HDF5", 1, 1, root="/archive")
     report = migrate_run(docs, "/detector", "/archive", vfs)
