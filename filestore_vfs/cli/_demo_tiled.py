@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -56,7 +57,13 @@ def _write(vfs: VirtualFileSystem, out: str, local: str, docs: list[tuple[str, d
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """tiled's in-process client prints its version and warns about its test client."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
+    """tiled's in-process app logs its version and warns about its test client."""
+    server_log = logging.getLogger("tiled.server")
+    level = server_log.level
+    server_log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        server_log.setLevel(level)
