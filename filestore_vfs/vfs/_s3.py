@@ -7,8 +7,9 @@ leaves the old object in place.
 
 S3 has no locks. Exclusive creation (mode ``x``) sends ``If-None-Match: *`` with the final
 ``PUT``/``CompleteMultipartUpload``, so of two processes creating the same key exactly one
-wins (AWS since 2024, MinIO, moto). Plain overwrites (mode ``w``) are last-writer-wins
-across processes; within one process the VFS still refuses a second writer.
+wins (AWS S3 since 2024, moto, other servers that implement conditional writes). Plain
+overwrites (mode ``w``) are last-writer-wins across processes; within one process the VFS
+still refuses a second writer.
 """
 
 from __future__ import annotations
