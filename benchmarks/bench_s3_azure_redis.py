@@ -67,15 +67,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _upload(vfs: VirtualFileSystem, path: str, size: int) -> None:
-    """Write the object through the VFS in 8 MiB pieces (memory stays flat)."""
+def _upload(vfs: VirtualFileSystem, path: str, size: int, attempts: int = 2) -> None:
+    """Write the object through the VFS in 8 MiB pieces (memory stays flat); once more if
+    the server fails it (moto, busy, sometimes answers a 512 MiB completion with a 500)."""
     block = os.urandom(8 * MiB)
-    with vfs.open(path, "wb") as f:
-        left = size
-        while left > 0:
-            n = min(left, len(block))
-            f.write(block[:n])
-            left -= n
+    for attempt in range(attempts):
+        try:
+            with vfs.open(path, "wb") as f:
+                left = size
+                while left > 0:
+                    n = min(left, len(block))
+                    f.write(block[:n])
+                    left -= n
+            return
+        except OSError as exc:
+            if attempt + 1 == attempts:
+                raise
+            print(f"  set-up upload failed ({exc}); again", file=sys.stderr, flush=True)
 
 
 def _timed(target: str, action: Callable[[], Any]) -> float:
