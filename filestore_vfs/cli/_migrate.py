@@ -2,8 +2,8 @@
 
 Exit codes: 0 every file is verified at the destination (copied, already identical, or
 moved by an earlier run); 3 some file was not migrated (missing source, checksum mismatch,
-conflicting destination): nothing was deleted; 1 an error (unknown root, bad run file);
-2 a usage error.
+conflicting destination): nothing was deleted, or a verified source could not be deleted;
+1 an error (unknown root, bad run file); 2 a usage error.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ exit codes:
   0  every file verified at the destination (sources deleted if --delete-source)
   1  error: unknown root, unreadable run file or config (one line; --debug for a traceback)
   2  usage error
-  3  some file not migrated (missing source, checksum mismatch, conflict): nothing deleted
+  3  some file not migrated (missing source, checksum mismatch, conflict): nothing deleted;
+     or a verified source could not be deleted (delete-failed)
 """
 
 _COLUMNS = ["source", "destination", "size", "status"]
