@@ -12,6 +12,10 @@ one TIFF file each, frames per second filled by ``event_model.Filler``:
   run: the download is timed) and warm (the cached copy present) against the local root
   (warm target ≥ 0.8×); also ``cache="blocks"`` (ranged reads, nothing kept), reported.
 
+To say where time goes, the handlers are also called directly (no Filler), and Filler is
+timed with a handler that returns one ready frame (its own per-datum cost: it deep-copies
+every Event and calls ``time.sleep(0)`` before every handler call, even with no retries).
+
 Every fill goes through a fresh ``Filler`` (``retry_intervals=[]``) over one run's
 documents (one Resource, 1000 Datums and Events), so handler construction and the file
 open are inside the timing, as in a real read; every returned frame is made a numpy array
@@ -121,6 +125,36 @@ def fill_all(registry: dict[str, Any], docs: Docs) -> int:
     return count
 
 
+def call_handler(registry: dict[str, Any], docs: Docs) -> int:
+    """The handler alone, as Filler would call it (one instance per Resource, one call per
+    Datum), without Filler's per-datum bookkeeping: isolates the handler's own cost."""
+    resource = next(doc for name, doc in docs if name == "resource")
+    handler = registry[resource["spec"]](
+        os.path.join(resource["root"], resource["resource_path"]), **resource["resource_kwargs"]
+    )
+    count = 0
+    try:
+        for name, doc in docs:
+            if name == "datum":
+                np.asarray(handler(**doc["datum_kwargs"]))
+                count += 1
+    finally:
+        getattr(handler, "close", lambda: None)()
+    return count
+
+
+class NullHandler:
+    """Returns one preallocated frame: what Filler alone costs per Datum (the ceiling)."""
+
+    frame = np.zeros((1, *SHAPE), np.uint16)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, **kwargs: Any) -> np.ndarray:
+        return self.frame
+
+
 def raw_h5py(path: str) -> int:
     with h5py.File(path, "r") as h5:
         ds = h5[DATASET]
@@ -209,6 +243,27 @@ def _local_figures(vfs: VirtualFileSystem, data: str, n: int, repeats: int) -> l
             lambda: _untimed(raw_tifffile(tiff_dir, n)),
             "≥ 0.8×",
             0.8,
+        ),
+        _figure(
+            "HDF5 handler calls without Filler: ours vs raw h5py",
+            repeats,
+            n,
+            lambda: _untimed(call_handler(ours, h5_ours)),
+            lambda: _untimed(raw_h5py(h5_path)),
+        ),
+        _figure(
+            "TIFF handler calls without Filler: ours vs raw tifffile",
+            repeats,
+            n,
+            lambda: _untimed(call_handler(ours, tif_ours)),
+            lambda: _untimed(raw_tifffile(tiff_dir, n)),
+        ),
+        _figure(
+            "Filler alone (a handler returning one ready frame) vs raw h5py",
+            repeats,
+            n,
+            lambda: _untimed(fill_all({"AD_HDF5": NullHandler}, h5_ours)),
+            lambda: _untimed(raw_h5py(h5_path)),
         ),
     ]
 
