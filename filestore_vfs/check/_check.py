@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..handlers import Location, locate
+from ..handlers import Location, MissingFileError, locate
 from ..vfs import PathEscapeError, VFSError, VirtualFileSystem, default_config_path, default_vfs
 from ._documents import Document
 from ._progress import ProgressArg, Reporter
@@ -173,6 +173,8 @@ def _check_reference(
         location = _resolve(ref.path, vfs, source)
     except _UnknownRootError as exc:
         row.lose("unknown-root", str(exc), missing=False)
+    except MissingFileError as exc:  # a plain (legacy) path that does not exist
+        row.lose("missing-file", str(exc), missing=True)
     except (PathEscapeError, ValueError) as exc:
         row.lose("refused", f"refused {ref.path!r}: {exc}", missing=False)
     else:

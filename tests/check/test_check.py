@@ -165,6 +165,17 @@ def test_symlink_leaving_its_root_is_refused(vfs: VirtualFileSystem, tmp_path: P
     assert row.status == "refused" and row.unreadable == 1
 
 
+def test_plain_paths_of_legacy_documents(vfs: VirtualFileSystem, tmp_path: Path) -> None:
+    """A Resource whose root is a directory of this machine, not a VFS root: read as is."""
+    docs = resource_run(vfs, "AD_HDF5", 2, 2)
+    docs[2][1]["root"] = str(tmp_path / "detector")
+    _, row = only(docs, vfs)
+    assert row.status == "ok" and row.present == 2
+    docs[2][1]["root"] = str(tmp_path / "gone")
+    _, row = only(docs, vfs)
+    assert row.status == "missing-file" and row.missing == 2 and "does not exist" in row.problem
+
+
 def test_memory_root_goes_through_the_vfs(tmp_path: Path) -> None:
     """A non-local root: HDF5 metadata through the VFS reader, TIFF through one listing."""
     vfs = VirtualFileSystem({"detector": {"class": "MemoryFile"}})
