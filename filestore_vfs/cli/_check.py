@@ -16,6 +16,12 @@ __all__ = ["EXIT_INCOMPLETE", "add_parser", "load_run_documents", "run_progress"
 
 EXIT_INCOMPLETE = 3
 
+_DESCRIPTION = """\
+Resolve every Resource/StreamResource of a run through this machine's VFS and check that
+each file exists and holds every frame the datums reference (HDF5: the dataset's length,
+read from its metadata; TIFF: one file per frame).
+"""
+
 _EPILOG = """\
 exit codes:
   0  complete: every referenced frame is present
@@ -31,11 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser(
         "check",
         help="check that every frame a run references is present and readable here",
-        description=(
-            "Resolve every Resource/StreamResource of a run through this machine's VFS and "
-            "check that each file exists and holds every frame the datums reference "
-            "(HDF5: the dataset's length, read from metadata; TIFF: one file per frame)."
-        ),
+        description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -18,6 +18,12 @@ from ._check import EXIT_INCOMPLETE, add_run_arguments, load_run_documents, run_
 
 __all__ = ["add_parser"]
 
+_DESCRIPTION = """\
+Copy every file a run references from one root to another, keeping relative paths; verify
+each copy by SHA-256; print the config reader machines need so that the unchanged documents
+resolve to the copies. Re-running skips files already identical at the destination.
+"""
+
 _EPILOG = """\
 exit codes:
   0  every file verified at the destination (sources deleted if --delete-source)
@@ -34,11 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser(
         "migrate",
         help="copy a run's files to another root, verify them, print the readers' root mapping",
-        description=(
-            "Copy every file a run references from one root to another, keeping relative "
-            "paths; verify each copy by SHA-256; print the config reader machines need so "
-            "the unchanged documents resolve to the copies. Re-running skips identical files."
-        ),
+        description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
