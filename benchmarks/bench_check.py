@@ -3,9 +3,9 @@
 Figures, each with its anchor measured in the same run on the same files:
 
 * an ``AD_HDF5`` run of ``--check-datums`` datums (one file holding that many 16×24 frames):
-  reading the JSONL file and :func:`check_run`, against event-model's ``Filler`` with the
-  stock area-detector-handlers filling the same datums (what "checking by reading it back"
-  costs today);
+  reading the JSONL file (its asset documents, as the command does) and :func:`check_run`,
+  against event-model's ``Filler`` with the stock area-detector-handlers filling the same
+  datums (what "checking by reading it back" costs today);
 * an ``AD_TIFF`` run of as many datums (one file per frame): the same, against
   ``os.stat`` of every referenced file (the least any presence check can do);
 * the real command, ``filestore-vfs check --json run.jsonl`` in a subprocess on the TIFF run,
@@ -33,7 +33,7 @@ import numpy as np
 import tifffile
 
 from filestore_vfs import VirtualFileSystem
-from filestore_vfs.check import check_run, read_documents
+from filestore_vfs.check import ASSET_DOCUMENTS, check_run, read_documents
 
 from ._report import Figure, best_of
 
@@ -132,7 +132,7 @@ def _tiff_setup(base: Path, n: int) -> Docs:
 
 def _ours(path: Path, vfs: VirtualFileSystem, n: int) -> float:
     start = time.perf_counter()
-    report = check_run(read_documents(path), vfs)
+    report = check_run(read_documents(path, names=ASSET_DOCUMENTS), vfs)
     elapsed = time.perf_counter() - start
     if not report.complete or report.present != n:
         raise RuntimeError(f"check_run found the run incomplete: {report.summary()}")

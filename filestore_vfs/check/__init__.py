@@ -13,7 +13,13 @@ command line::
 from __future__ import annotations
 
 from ._check import STATUSES, CheckReport, ResourceCheck, check_run
-from ._documents import Document, DocumentsError, documents_from_catalog, read_documents
+from ._documents import (
+    ASSET_DOCUMENTS,
+    Document,
+    DocumentsError,
+    documents_from_catalog,
+    read_documents,
+)
 from ._migrate import (
     OK_STATUSES,
     FileMigration,
@@ -24,6 +30,7 @@ from ._migrate import (
 )
 
 __all__ = [
+    "ASSET_DOCUMENTS",
     "OK_STATUSES",
     "STATUSES",
     "CheckReport",

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..vfs import VFSError
 
-__all__ = ["Document", "DocumentsError", "documents_from_catalog", "read_documents"]
+__all__ = [
+    "ASSET_DOCUMENTS",
+    "Document",
+    "DocumentsError",
+    "documents_from_catalog",
+    "read_documents",
+]
 
 Document = tuple[str, dict[str, Any]]
 
+#: The document name at the start of a suitcase-jsonl line: ``["event", {...``.
+_JSONL_NAME = re.compile(rb'\s*\[\s*"([a-z_]+)"\s*,')
+#: The documents ``check`` and ``migrate`` need (never the events).
+ASSET_DOCUMENTS = frozenset({"resource", "stream_resource", "datum", "datum_page", "stream_datum"})
 _MSGPACK_SUFFIXES = {".msgpack", ".mpk", ".msgp"}
 #: First bytes of a msgpack array of two (fixarray) or array16/array32.
 _MSGPACK_ARRAY_BYTES = {0x92, 0xDC, 0xDD}
@@ -28,11 +39,14 @@ class DocumentsError(VFSError, ValueError):
     """A run file or catalog entry that does not hold bluesky documents."""
 
 
-def read_documents(path: str | os.PathLike[str]) -> list[Document]:
-    """All ``(name, doc)`` pairs of a JSONL or msgpack run file, in order.
+def read_documents(
+    path: str | os.PathLike[str], names: Collection[str] | None = None
+) -> list[Document]:
+    """The ``(name, doc)`` pairs of a JSONL or msgpack run file, in order.
 
     The format is chosen by suffix (``.msgpack``/``.mpk``), else by the first byte, so a
-    msgpack file saved as ``run.dat`` still reads.
+    msgpack file saved as ``run.dat`` still reads. With ``names`` only those documents are
+    kept; JSONL lines of other documents (the events: most of a run) are not even parsed.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -41,31 +55,55 @@ def read_documents(path: str | os.PathLike[str]) -> list[Document]:
         head = f.read(64).lstrip()
     if not head:
         raise DocumentsError(f"{file} is empty: expected bluesky documents (JSONL or msgpack)")
+    seen = [0]
     if file.suffix.lower() in _MSGPACK_SUFFIXES or head[0] in _MSGPACK_ARRAY_BYTES:
-        docs = list(_read_msgpack(file))
+        docs = list(_read_msgpack(file, names, seen))
     else:
-        docs = list(_read_jsonl(file))
-    if not docs:
+        docs = list(_read_jsonl(file, names, seen))
+    if not seen[0]:
         raise DocumentsError(f"{file} holds no documents")
     return docs
 
 
-def _read_jsonl(file: Path) -> Iterator[Document]:
-    with open(file, encoding="utf-8", errors="replace") as f:
+def _read_jsonl(file: Path, names: Collection[str] | None, seen: list[int]) -> Iterator[Document]:
+    loads = _json_loads()
+    with open(file, "rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            seen[0] += 1
+            if names is not None:
+                match = _JSONL_NAME.match(line)
+                if match and match.group(1).decode() not in names:
+                    continue
             try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
+                item = loads(line)
+            except ValueError as exc:
                 raise DocumentsError(
-                    f"{file} line {number} is not JSON ({exc.msg} at column {exc.colno}); "
+                    f"{file} line {number} is not JSON ({_reason(exc)}); "
                     "expected one [name, doc] array per line (suitcase-jsonl)"
                 ) from None
-            yield _pair(item, f"{file} line {number}")
+            name, doc = _pair(item, f"{file} line {number}")
+            if names is None or name in names:
+                yield name, doc
 
 
-def _read_msgpack(file: Path) -> Iterator[Document]:
+def _json_loads() -> Any:
+    """orjson's parser when it is installed (3-4x faster on a run's 20,000 lines)."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads
+    return orjson.loads
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError) and hasattr(exc, "colno"):
+        return f"{exc.msg} at column {exc.colno}"
+    return str(exc).split("\n")[0]
+
+
+def _read_msgpack(file: Path, names: Collection[str] | None, seen: list[int]) -> Iterator[Document]:
     import msgpack
 
     hook = _msgpack_numpy_hook()
@@ -75,7 +113,10 @@ def _read_msgpack(file: Path) -> Iterator[Document]:
         try:
             for item in unpacker:
                 number += 1
-                yield _pair(item, f"{file} item {number}")
+                seen[0] += 1
+                name, doc = _pair(item, f"{file} item {number}")
+                if names is None or name in names:
+                    yield name, doc
         except (msgpack.UnpackException, ValueError) as exc:
             if isinstance(exc, DocumentsError):
                 raise

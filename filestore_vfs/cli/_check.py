@@ -70,12 +70,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_run_documents(args: argparse.Namespace) -> list[Any]:
     """The run's documents from RUN or --catalog/--uid (usage errors exit with 2)."""
-    from ..check import documents_from_catalog, read_documents
+    from ..check import ASSET_DOCUMENTS, documents_from_catalog, read_documents
 
     if args.run and (args.catalog or args.uid):
         args.parser.error("give either RUN or --catalog/--uid, not both")
     if args.run:
-        return read_documents(args.run)
+        return read_documents(args.run, names=ASSET_DOCUMENTS)
     if not (args.catalog and args.uid):
         args.parser.error("give RUN (a JSONL/msgpack file) or both --catalog and --uid")
     return documents_from_catalog(args.catalog, args.uid)

@@ -249,6 +249,21 @@ def test_jsonl_and_msgpack_files(vfs: VirtualFileSystem, tmp_path: Path) -> None
         assert check_run(read, vfs).complete
 
 
+def test_reading_only_the_asset_documents(vfs: VirtualFileSystem, tmp_path: Path) -> None:
+    from filestore_vfs.check import ASSET_DOCUMENTS
+
+    docs = resource_run(vfs, "AD_TIFF", 2, 2)
+    for path in (
+        write_jsonl(tmp_path / "run.jsonl", docs),
+        write_msgpack(tmp_path / "run.msgpack", docs),
+    ):
+        read = read_documents(path, names=ASSET_DOCUMENTS)
+        assert [n for n, _ in read] == ["resource", "datum", "datum"]
+        assert check_run(read, vfs).complete
+    events_only = write_jsonl(tmp_path / "events.jsonl", [d for d in docs if d[0] == "event"])
+    assert read_documents(events_only, names=ASSET_DOCUMENTS) == []  # no assets: not an error
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
