@@ -197,12 +197,16 @@ def _source_size(vfs: VirtualFileSystem, item: FileMigration) -> int:
         item.size = int(vfs.info(item.source).get("size") or 0)
     except FileNotFoundError:
         item.size = None
+    except (OSError, VFSError) as exc:  # unreachable, permission denied: not "missing"
+        item.status, item.problem = "error", f"{type(exc).__name__}: {exc}"
     return item.size or 0
 
 
 def _migrate_file(
     vfs: VirtualFileSystem, item: FileMigration, overwrite: bool, reporter: Reporter
 ) -> None:
+    if item.status == "error":
+        return
     try:
         _copy_verified(vfs, item, overwrite, reporter)
     except (OSError, VFSError) as exc:
