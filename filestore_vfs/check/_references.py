@@ -161,16 +161,20 @@ def _from_resource(doc: dict[str, Any]) -> Reference:
 def _from_stream_resource(doc: dict[str, Any]) -> Reference:
     mimetype = str(doc.get("mimetype", ""))
     params = doc.get("parameters") or {}
-    fpp = max(1, int(params.get("frame_per_point", 1)))
+    # Our mixins say frame_per_point; ophyd-async and tiled's consolidators say multiplier.
+    fpp = max(1, int(params.get("frame_per_point") or params.get("multiplier") or 1))
     uri = str(doc.get("uri", ""))
     if mimetype in HDF5_MIMETYPES:
         dataset = str(params.get("dataset", DATASET))
         return Reference(doc["uid"], "stream_resource", uri, mimetype, "hdf5", fpp, dataset)
     if mimetype in TIFF_MIMETYPES and "template" in params:
         template = str(params["template"])
+        # "scan_{:06d}.tiff" (ours, tiled's consolidators) or "scan_%06d.tiff" (the template
+        # bluesky-tiled-plugins' exporter re-derives for documents read from a tiled catalog).
+        braces = "{" in template
 
         def name_of(j: int) -> str:
-            return template.format(j).lstrip("/")
+            return (template.format(j) if braces else template % j).lstrip("/")
 
         return Reference(
             doc["uid"], "stream_resource", uri, mimetype, "files", fpp, name_of=name_of

@@ -116,6 +116,17 @@ def test_sequence_with_a_gap(vfs: VirtualFileSystem, spec: str) -> None:
     assert "2..3 (a gap in the sequence)" in row.problem
 
 
+def test_stream_parameters_of_other_writers(vfs: VirtualFileSystem) -> None:
+    """``multiplier`` (ophyd-async, tiled) and a ``%``-style template (tiled's exporter)."""
+    uri = write_stream_files(vfs, TIFF_MIMETYPE, "/detector/s", 4)
+    docs = stream_run(uri, TIFF_MIMETYPE, [(0, 2)])
+    params = docs[2][1]["parameters"]
+    del params["frame_per_point"]
+    params.update(multiplier=2, template="scan_%06d.tiff")
+    _, row = only(docs, vfs)
+    assert (row.referenced, row.present, row.status) == (4, 4, "ok")
+
+
 def test_stream_tiff_gap_and_empty_file(vfs: VirtualFileSystem) -> None:
     uri = write_stream_files(vfs, TIFF_MIMETYPE, "/detector/s", 5)
     vfs.remove("/detector/s/scan_000001.tiff")
