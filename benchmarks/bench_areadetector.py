@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._report import Figure, best_of
+from ._report import Figure, best_of, markdown_table
 
 #: ophyd's mixin on a caproto sim, ms per point (the issue's reference figures).
 REFERENCE_MS = {64: 6.4, 512: 7.6}
@@ -380,12 +380,16 @@ def _bookkeeping_loop(plugin: Any, points: int) -> Callable[[], float]:
             list(plugin.collect_asset_docs())  # the resource
             generate, collect = plugin.generate_datum, plugin.collect_asset_docs
             gc.collect()
-            start = time.perf_counter()
-            for i in range(points):
-                generate("det_image", float(i), {})
-                for _ in collect():
-                    pass
-            elapsed = time.perf_counter() - start
+            gc.disable()  # no collector pauses inside the timing, on either side
+            try:
+                start = time.perf_counter()
+                for i in range(points):
+                    generate("det_image", float(i), {})
+                    for _ in collect():
+                        pass
+                elapsed = time.perf_counter() - start
+            finally:
+                gc.enable()
         finally:
             plugin.unstage()
         return elapsed / points
@@ -418,7 +422,7 @@ def _bookkeeping_figure(points: int, repeats: int) -> Figure:
     ours, theirs = _soft_devices()
     runs: list[list[float]] = []
     t_ours, t_theirs = best_of(
-        max(repeats, 5),
+        max(repeats, 15),  # µs figures on a busy machine: many short rounds, paired median
         _bookkeeping_loop(ours, points),
         _bookkeeping_loop(theirs, points),
         runs=runs,
@@ -510,7 +514,8 @@ def _asset_figures(bench: _Bench, prefix: str, sizes: list[int]) -> list[Figure]
         figures.append(
             Figure(
                 f"asset documents, {n:,}-frame acquisition: our fly scan (StreamResource + "
-                "StreamDatum) vs ophyd's iterative mixin in `count`",
+                f"StreamDatum) vs ophyd's iterative mixin in `count` ({ours[n][0]:,} vs "
+                f"{theirs[n][0]:,})",
                 float(ours[n][0]),
                 float(theirs[n][0]),
                 "docs",
@@ -541,30 +546,44 @@ def run(options: argparse.Namespace) -> list[Figure]:
     configure_client_environment(ports=len(sizes) + 1)
 
     from ophyd import Device
+    from ophyd.signal import EpicsSignalBase
 
     saved = Device.lazy_wait_for_connection
     Device.lazy_wait_for_connection = False
+    # ophyd's 2 s read timeout is too short for a sim IOC writing 512x512 frames on a busy
+    # machine (a CA get of ArrayCounter_RBV timed out once); the same for both sides
+    EpicsSignalBase.set_defaults(timeout=10.0, connection_timeout=5.0)
     figures: list[Figure] = []
+
+    def section(label: str, measure: Callable[[], list[Figure]]) -> None:
+        """Measure one section; print its rows at once; a failure skips it, not the run."""
+        print(f"  {label} ...", file=sys.stderr, flush=True)
+        try:
+            got = measure()
+        except Exception as exc:  # report and go on: the other figures still count
+            print(f"  {label} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            return
+        print(markdown_table(got), file=sys.stderr, flush=True)
+        figures.extend(got)
+
     try:
-        print("  bookkeeping without an IOC ...", file=sys.stderr, flush=True)
-        figures.append(_bookkeeping_figure(20_000, repeats))
+        section("bookkeeping without an IOC", lambda: [_bookkeeping_figure(20_000, repeats)])
         for index, size in enumerate(sizes):
             with tempfile.TemporaryDirectory(prefix="bench-ad-", dir=options.tmp) as tmp:
                 mount = Path(tmp) / "ioc-data"
                 mount.mkdir()
                 with sim_ioc(mounts=[f"/ioc/data={mount}"], primed=True, size=(size, size)) as ioc:
                     bench = _Bench(ioc.prefix, mount)
-                    print(
-                        f"  count, {size}x{size}, {points} points x {repeats} ...",
-                        file=sys.stderr,
-                        flush=True,
+                    section(
+                        f"count, {size}x{size}, {points} points x {repeats}",
+                        lambda bench=bench, size=size: _count_figures(bench, size, points, repeats),
                     )
-                    figures += _count_figures(bench, size, points, repeats)
                     if index == 0:
-                        print("  read() ...", file=sys.stderr, flush=True)
-                        figures.append(_read_figure(bench, 2000, repeats))
-                        print(f"  asset documents at N = {stream} ...", file=sys.stderr, flush=True)
-                        figures += _asset_figures(bench, ioc.prefix, stream)
+                        section("read()", lambda bench=bench: [_read_figure(bench, 2000, repeats)])
+                        section(
+                            f"asset documents at N = {stream}",
+                            lambda bench=bench, ioc=ioc: _asset_figures(bench, ioc.prefix, stream),
+                        )
                     bench.vfs.close()
     finally:
         Device.lazy_wait_for_connection = saved
