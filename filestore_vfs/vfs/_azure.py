@@ -454,8 +454,10 @@ class BlobLease:
         for _ in range(3):  # the marker may vanish between create and lease (its owner left)
             try:
                 self._blob.upload_blob(b"", overwrite=False)
-            except azure_errors.ResourceExistsError:
-                pass  # someone's marker: leasing it decides
+            except azure_errors.HttpResponseError as exc:
+                if exc.status_code not in (409, 412):
+                    raise
+                # someone's marker (409), or leased by someone (412): leasing it decides
             try:
                 self._lease = self._blob.acquire_lease(lease_duration=self._duration)
                 break

@@ -350,7 +350,7 @@ class RedisFile(NetworkRoot):
         return io.BufferedReader(RedisReader(self, rel), buffer_size=self._buffer(cache))
 
     def _buffer(self, cache: Any) -> int:
-        if cache == "stream":
+        if (cache or getattr(self, "cache", None)) == "stream":
             return self.chunk_size
         return int(getattr(self, "block_size", 0) or 512 << 10)
 
@@ -427,7 +427,8 @@ class RedisReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        want = min(len(view), max(0, (self._size or 0) - self._pos))
+        # at most chunk_size per round trip: a large read is several GETRANGEs
+        want = min(len(view), max(0, (self._size or 0) - self._pos), self._root.chunk_size)
         if want == 0:
             return 0
         with self._root.translate(self.name):

@@ -25,9 +25,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any
 
+import aiohttp
 import botocore.exceptions
 import botocore.handlers
 import s3fs
+from fsspec.asyn import sync
 from s3fs.errors import translate_boto_error
 
 from ._atomic import AtomicWriteFile
@@ -40,6 +42,8 @@ __all__ = ["S3File"]
 _shared: dict[tuple[Any, ...], s3fs.S3FileSystem] = {}
 _shared_lock = threading.Lock()
 
+#: Bytes per read of a streamed body (one hop to s3fs' event loop each).
+STREAM_CHUNK = 4 << 20
 #: Multipart part size for uploads (S3's minimum is 5 MiB; at most 10,000 parts).
 DEFAULT_PART_SIZE = 16 << 20
 
@@ -70,6 +74,12 @@ class S3File(NetworkRoot):
 
     extra = "s3"
     supports_empty_dirs = False
+    #: a dropped link in the middle of a streamed body: reopen where the read stopped
+    transient = (
+        aiohttp.ClientError,
+        botocore.exceptions.ConnectionError,
+        botocore.exceptions.HTTPClientError,
+    )
 
     def __init__(
         self,
@@ -212,6 +222,18 @@ class S3File(NetworkRoot):
             if rel == "" and self._bucket_exists():
                 return []  # an empty prefix is an empty root, not a missing one
             raise
+
+    def open_options(self, mode: Any) -> dict[str, Any]:
+        """Sequential reads ("stream": ``get_file``, copies) are one streaming ``GET``."""
+        if mode == "stream":
+            return {"stream": True}
+        return super().open_options(mode)
+
+    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
+        if not options.pop("stream", False):
+            return super().open_remote(rel, offset, **options)
+        bucket, key, _ = self.fs.split_path(self.fs_path(rel))
+        return S3Stream(self.fs, bucket, key, offset)
 
     def isdir(self, rel: str) -> bool:
         """One ``ListObjectsV2`` of at most one key under ``rel/`` (no HEAD, no delimiter)."""
@@ -361,3 +383,87 @@ class DirectUploadFile(AtomicWriteFile):
         finally:
             self._release()
             io.BufferedIOBase.close(self)
+
+
+class S3Stream(io.RawIOBase):
+    """One ``GET`` from ``offset`` to the end, read chunk by chunk as it arrives: for
+    sequential copies there is no request per block (moto, and S3 itself, answer a ranged
+    request much slower than they stream), and memory holds one chunk. Seeking drops the
+    response and starts another at the new offset when next read."""
+
+    def __init__(self, fs: s3fs.S3FileSystem, bucket: str, key: str, offset: int) -> None:
+        super().__init__()
+        self._fs = fs
+        self._bucket = bucket
+        self._key = key
+        self._pos = offset
+        self._body: Any = None
+        self._size: int | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            offset += self._total()
+        elif whence == 1:
+            offset += self._pos
+        if offset != self._pos:
+            self._drop()
+            self._pos = max(0, offset)
+        return self._pos
+
+    def _total(self) -> int:
+        if self._size is None:
+            head = self._fs.call_s3("head_object", Bucket=self._bucket, Key=self._key)
+            self._size = int(head["ContentLength"])
+        return self._size
+
+    def _open(self) -> bool:
+        if self._pos >= self._total():
+            return False
+        out = self._fs.call_s3(
+            "get_object", Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-"
+        )
+        self._body = out["Body"]
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._body is None and not self._open():
+            return 0
+        data = sync(self._fs.loop, _read_upto, self._body, min(len(view), STREAM_CHUNK))
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _drop(self) -> None:
+        if self._body is not None:
+            body, self._body = self._body, None
+            try:
+                body.close()
+            except Exception:  # noqa: BLE001  # the link is gone anyway
+                pass
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+async def _read_upto(body: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of a streamed body (fewer only at its end), in one loop hop."""
+    parts = []
+    got = 0
+    while got < size:
+        chunk = await body.read(size - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
