@@ -252,7 +252,10 @@ def _dataset_length(location: Location, dataset: str) -> int:
     import h5py
 
     if location.local is not None:
-        with h5py.File(location.local, "r") as h5:
+        # As the handlers do: no HDF5 file lock (NFS/SMB mounts often refuse one, which
+        # would make a complete file look unreadable); a file still being written shows
+        # up as unreadable or short, which is what check must say.
+        with h5py.File(location.local, "r", locking=False) as h5:
             return _length(h5, dataset)
     with location.open(cache="blocks") as raw, h5py.File(raw, "r") as h5:
         return _length(h5, dataset)
