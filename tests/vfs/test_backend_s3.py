@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from botocore.exceptions import ClientError
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
+from filestore_vfs.vfs._s3 import S3Stream
 from tests.servers import S3Server, ServerUnavailable, _s3
 from tests.servers._fixtures import require_server
 
@@ -428,3 +430,26 @@ def test_copy_s3_to_temp_and_memory_to_s3_stream_with_progress(vfs: VirtualFileS
         assert growth < size
     with open(vfs.local_path("/temp/back.bin"), "rb") as f:
         assert f.read(MiB) == block
+
+
+def test_dropped_link_mid_stream_resumes_where_it_stopped(
+    vfs: VirtualFileSystem, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = os.urandom(10 * MiB)
+    vfs.write_bytes("/s3/resume.bin", data)
+    original = S3Stream.readinto
+    opened: list[int] = []
+    failed: list[bool] = []
+
+    def flaky(self: S3Stream, buffer: Any) -> int:
+        if self.tell() >= 4 * MiB and not failed:
+            failed.append(True)
+            raise aiohttp.ClientPayloadError("connection dropped mid-body")
+        if self._body is None:
+            opened.append(self.tell())
+        return original(self, buffer)
+
+    monkeypatch.setattr(S3Stream, "readinto", flaky)
+    out = vfs.get_file("/s3/resume.bin", tmp_path / "resume.bin")
+    assert Path(out).read_bytes() == data
+    assert opened == [0, 4 * MiB]  # the second GET started where the first one broke
