@@ -39,6 +39,8 @@ STATUSES = (
     "unsupported",
 )
 _END = 1 << 62
+#: Frames of a per-frame sequence between two progress updates.
+_PROGRESS_EVERY = 1000
 
 
 @dataclass
@@ -169,6 +171,7 @@ def _check_reference(
     ref: Reference, vfs: VirtualFileSystem, source: str, reporter: Reporter
 ) -> ResourceCheck:
     row = ResourceCheck(ref.uid, ref.document, ref.path, ref.kind, ref.referenced)
+    start = reporter.done
     try:
         location = _resolve(ref.path, vfs, source)
     except _UnknownRootError as exc:
@@ -180,10 +183,10 @@ def _check_reference(
     else:
         row.location = location.describe()
         try:
-            _CHECKS[ref.layout](ref, location, row)
+            _CHECKS[ref.layout](ref, location, row, reporter)
         except (OSError, VFSError) as exc:
             row.lose("unreadable", f"{row.location}: {exc}", missing=False)
-    reporter.advance(row.referenced, ref.path)
+    reporter.advance(row.referenced - (reporter.done - start), ref.path)
     return row
 
 
@@ -214,7 +217,7 @@ def _first_component(path: str) -> str | None:
 
 
 # -- one check per layout ----------------------------------------------------------------
-def _check_hdf5(ref: Reference, location: Location, row: ResourceCheck) -> None:
+def _check_hdf5(ref: Reference, location: Location, row: ResourceCheck, _: Reporter) -> None:
     if not _is_file(location):
         row.lose("missing-file", f"{location.describe()} does not exist", missing=True)
         return
@@ -270,7 +273,9 @@ def _length(h5: Any, dataset: str) -> int:
     return int(obj.shape[0]) if obj.shape else 1
 
 
-def _check_files(ref: Reference, location: Location, row: ResourceCheck) -> None:
+def _check_files(
+    ref: Reference, location: Location, row: ResourceCheck, reporter: Reporter
+) -> None:
     listing = _listing(location)
     if listing is None:
         row.lose("missing-file", f"directory {location.describe()} does not exist", missing=True)
@@ -278,6 +283,7 @@ def _check_files(ref: Reference, location: Location, row: ResourceCheck) -> None
     assert ref.name_of is not None
     missing: list[tuple[int, int]] = []
     empty: list[tuple[int, int]] = []
+    done = 0
     for start, stop in ref.frames:
         for j in range(start, stop):
             name = ref.name_of(j)
@@ -286,6 +292,9 @@ def _check_files(ref: Reference, location: Location, row: ResourceCheck) -> None
                 missing.append((j, j + 1))
             elif size == 0:
                 empty.append((j, j + 1))
+            done += 1
+            if done % _PROGRESS_EVERY == 0:  # long sequences: show life
+                reporter.advance(_PROGRESS_EVERY, ref.path)
     row.missing, row.unreadable = count_frames(missing), count_frames(empty)
     row.present = row.referenced - row.missing - row.unreadable
     _describe_file_losses(location, row, merge_ranges(missing), merge_ranges(empty))
@@ -337,7 +346,7 @@ def _size(location: Location) -> int | None:
         return None
 
 
-def _check_unsupported(ref: Reference, location: Location, row: ResourceCheck) -> None:
+def _check_unsupported(ref: Reference, location: Location, row: ResourceCheck, _: Reporter) -> None:
     exists = (
         os.path.exists(location.local)
         if location.local is not None

@@ -331,3 +331,22 @@ def test_catalog_uses_tiled_from_uri(
         documents_from_catalog("http://localhost:8000/api", "other")
     with pytest.raises(DocumentsError, match="no run 'x'.*too short"):
         documents_from_catalog("http://localhost:8000/api", "x")
+
+
+def test_progress_inside_a_long_sequence(vfs: VirtualFileSystem) -> None:
+    docs = resource_run(vfs, "AD_TIFF", 1, 1)
+    resource = docs[2][1]
+    docs += [
+        (
+            "datum",
+            {
+                "resource": resource["uid"],
+                "datum_id": f"d/{k}",
+                "datum_kwargs": {"point_number": k},
+            },
+        )
+        for k in range(1, 2500)
+    ]
+    calls: list[int] = []
+    report = check_run(docs, vfs, progress=lambda done, total, name: calls.append(done))
+    assert calls == [1000, 2000, 2500] and report.missing == 2499
