@@ -79,19 +79,14 @@ class AreaDetectorHDF5Handler(HandlerBase):
         return self._dataset
 
     def _open_file(self) -> Any:
-        """h5py opens a local file itself (no Python I/O callback per read: ~1.3x faster);
-        other roots go through the VFS reader. ``locking=False``: an IOC or another reader
-        may hold the file, and HDF5's lock would refuse a reader it need not refuse."""
+        """h5py reads through a Python file object, also for a local file: a native open
+        shares HDF5's per-process file state, so a second native open of the same file with
+        other flags (tiled's ``swmr=True`` in the same server) would fail, either way round."""
         import h5py
 
+        self._raw = self._location.open(self.cache)
         try:
-            if self._location.local is not None:
-                return h5py.File(self._location.local, "r", locking=False)
-            self._raw = self._location.open(self.cache)
             return h5py.File(self._raw, "r")
-        except FileNotFoundError:
-            self.close()
-            raise MissingFileError(f"{self._location.describe()} does not exist") from None
         except OSError as exc:
             self.close()
             raise MissingFileError(
@@ -203,11 +198,12 @@ class AreaDetectorHDF5SingleHandler(_PerFrameFiles):
         import h5py
 
         with contextlib.ExitStack() as stack:
+            # a file object, never a native open (see AreaDetectorHDF5Handler._open_file)
             if isinstance(source, str):
-                h5 = stack.enter_context(h5py.File(source, "r", locking=False))
+                raw = stack.enter_context(open(source, "rb"))  # noqa: SIM115
             else:
                 raw = stack.enter_context(source.open(self.cache))
-                h5 = stack.enter_context(h5py.File(raw, "r"))
+            h5 = stack.enter_context(h5py.File(raw, "r"))
             if DATASET not in h5:
                 where = source if isinstance(source, str) else source.describe()
                 raise _NoDatasetError(f"{where} has no dataset {DATASET}")
