@@ -129,3 +129,20 @@ def test_unbound_classes_use_default_vfs() -> None:
 
     assert adapters_by_mimetype() == {HDF5: VFSHDF5Adapter, TIFFS: VFSTiffSequenceAdapter}
     assert VFSHDF5Adapter.vfs is None
+
+
+def test_handler_and_adapter_read_one_file_in_one_process(roots: VirtualFileSystem) -> None:
+    """A server holding a file open in a databroker handler still serves it from the SQL
+    catalog (tiled opens with ``swmr=True``; a native non-SWMR open would make that fail)."""
+    from filestore_vfs.handlers import handler_registry
+
+    write_files(roots, "AD_HDF5", "/detector/both", 2)
+    handler = handler_registry(roots)["AD_HDF5"]("/detector/both/scan_000000.h5")
+    try:
+        np.testing.assert_array_equal(handler(1)[0], frames(2)[1])
+        uri = "vfs://detector/both/scan_000000.h5"
+        got = read(roots, HDF5, [uri], 2, dataset="/entry/data/data", swmr=True)
+        np.testing.assert_array_equal(got, frames(2))
+        np.testing.assert_array_equal(handler(0)[0], frames(2)[0])
+    finally:
+        handler.close()

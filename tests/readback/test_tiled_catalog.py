@@ -31,7 +31,7 @@ def write(server: TiledServer, docs: Docs) -> Any:
     from bluesky_tiled_plugins import TiledWriter
 
     catalog = server.client("cat")
-    writer = TiledWriter(catalog, batch_size=1, patches=tiled_writer_patches())
+    writer = TiledWriter(catalog, patches=tiled_writer_patches())
     for name, doc in docs:
         writer(name, doc)
     return catalog[docs[0][1]["uid"]]
@@ -43,8 +43,12 @@ def written(tiled_server: TiledServer, ioc_runs: Runs) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", ["hdf5_stream", "tiff_stream", "hdf5", "tiff"])
-def test_frames_read_back(written: dict[str, Any], kind: str) -> None:
-    check_frames(written[kind]["primary"]["det_image"].read())
+def test_frames_read_back(written: dict[str, Any], kind: str, tiled_server: TiledServer) -> None:
+    try:
+        images = written[kind]["primary"]["det_image"].read()
+    except Exception as exc:  # the server's reason is in its log, not in the 500
+        raise AssertionError(f"{exc}\n--- server log ---\n{tiled_server.log()[-3000:]}") from exc
+    check_frames(images)
 
 
 def test_one_frame_of_a_tiff_sequence(written: dict[str, Any]) -> None:
