@@ -99,9 +99,9 @@ class SimDetectorCam:
 
     def _put_acquire(self, value: int) -> None:
         if value and not self.acquiring:
-            self.pvs.set(self.pv("Acquire_RBV"), 1)
             self.pvs.set(self.pv("DetectorState_RBV"), "Acquire")
             self.pvs.set(self.pv("StatusMessage_RBV"), "Acquiring data")
+            self.pvs.set(self.pv("Acquire_RBV"), 1)  # last: clients see a consistent state
             self._task = asyncio.get_running_loop().create_task(self._acquire())
             self._task.add_done_callback(_log_failure)
         elif value:
@@ -136,7 +136,7 @@ class SimDetectorCam:
                 await asyncio.sleep(max(delay, 0.0))
                 self.emit_frame()
                 done += 1
-                pvs.set(self.pv("NumImagesCounter_RBV"), done)
+                pvs.set(self.pv("NumImagesCounter_RBV"), done, sync=False)
                 start += period
                 if done < wanted and start > loop.time():
                     await asyncio.sleep(start - loop.time())
@@ -145,6 +145,9 @@ class SimDetectorCam:
         except asyncio.CancelledError:
             log.info("acquisition stopped after %d frames", done)
         finally:
+            pvs.flush(self.pv("ArrayCounter_RBV"), self.pv("NumImagesCounter_RBV"))
+            for plugin in self.plugins:
+                plugin.flush()
             pvs.set(self.pv("Acquire"), 0)
             pvs.set(self.pv("DetectorState_RBV"), "Idle")
             pvs.set(self.pv("StatusMessage_RBV"), "Waiting for acquire command")
@@ -165,8 +168,8 @@ class SimDetectorCam:
         data = make_frame(k, size_y, size_x, data_type.lower())
         array = NDArray(data=data, unique_id=k + 1, timestamp=time.time())
         # Only the readback: AD's ArrayCounter setpoint keeps what the client wrote.
-        pvs.set(self.pv("ArrayCounter_RBV"), k + 1)
-        pvs.set_if_present(self.pv("UniqueId_RBV"), k + 1)
+        pvs.set(self.pv("ArrayCounter_RBV"), k + 1, sync=False)
+        pvs.set_if_present(self.pv("UniqueId_RBV"), k + 1, sync=False)
         pvs.set_if_changed(self.pv("ArraySizeX_RBV"), size_x)
         pvs.set_if_changed(self.pv("ArraySizeY_RBV"), size_y)
         pvs.set_if_changed(self.pv("ArraySize_RBV"), data.nbytes)

@@ -65,6 +65,7 @@ class FilePluginBase(PluginBase):
     """The NDPluginFile state machine shared by the HDF5 and TIFF plugins."""
 
     counts_every_array = False
+    per_frame = (*PluginBase.per_frame, "NumCaptured_RBV")
     #: True for formats that hold many frames in one file (HDF5), False for TIFF.
     multiple_arrays = False
 
@@ -302,6 +303,7 @@ class FilePluginBase(PluginBase):
 
     def stop_capture(self) -> None:
         """Capture = 0: close a stream; a capture buffer is kept for WriteFile."""
+        self.flush()
         mode = int(self.pvs.get(self.pv("FileWriteMode")))
         if mode == STREAM and self.multiple_arrays:
             self.close()
@@ -365,8 +367,9 @@ class FilePluginBase(PluginBase):
         if len(self.capture_buffer) < limit and self._valid(array):
             self.capture_buffer.append(array)
             self.count_array()
-            self.pvs.set(self.pv("NumCaptured_RBV"), len(self.capture_buffer))
+            self.pvs.set(self.pv("NumCaptured_RBV"), len(self.capture_buffer), sync=False)
         if len(self.capture_buffer) >= limit:
+            self.flush()
             if int(self.pvs.get(self.pv("AutoSave"))):
                 self.write_buffer()
             self._set_capture(0)
@@ -417,7 +420,7 @@ class FilePluginBase(PluginBase):
     def _after_stream_frame(self, written: bool) -> None:
         captured = int(self.pvs.get(self.pv("NumCaptured_RBV"))) + int(written)
         if written:
-            self.pvs.set(self.pv("NumCaptured_RBV"), captured)
+            self.pvs.set(self.pv("NumCaptured_RBV"), captured, sync=False)
         if captured == int(self.pvs.get(self.pv("NumCapture"))):
             self.stop_capture()
 

@@ -92,8 +92,9 @@ class PluginBase:
         if self.counts_every_array:
             self.count_array()
         self._show_dimensions(array.shape_xy, array.data_type)
-        pvs.set_if_present(self.pv("UniqueId_RBV"), array.unique_id)
-        pvs.set_if_present(self.pv("TimeStamp_RBV"), array.timestamp - _EPICS_EPOCH)
+        pvs.set_if_present(self.pv("UniqueId_RBV"), array.unique_id, sync=False)
+        stamp = array.timestamp - _EPICS_EPOCH
+        pvs.set_if_present(self.pv("TimeStamp_RBV"), stamp, sync=False)
         self.last_array = array
         self.process(array)
 
@@ -103,7 +104,7 @@ class PluginBase:
     def count_array(self) -> None:
         """Bump ``ArrayCounter`` (and its readback)."""
         counter = int(self.pvs.get(self.pv("ArrayCounter_RBV"))) + 1
-        self.pvs.set(self.pv("ArrayCounter_RBV"), counter)
+        self.pvs.set(self.pv("ArrayCounter_RBV"), counter, sync=False)
 
     def _show_dimensions(self, shape_xy: tuple[int, int], data_type: str) -> None:
         pvs = self.pvs
@@ -118,6 +119,13 @@ class PluginBase:
             ("DataType_RBV", data_type),
         ):
             pvs.set_if_present(self.pv(name), value)
+
+    #: Records updated per frame without immediate processing (see ``RecordSet.flush``).
+    per_frame = ("ArrayCounter_RBV", "UniqueId_RBV", "TimeStamp_RBV")
+
+    def flush(self) -> None:
+        """Post the per-frame counters now (the acquisition is about to report done)."""
+        self.pvs.flush(*(self.pv(name) for name in self.per_frame))
 
     def stop(self) -> None:
         """Release resources at IOC shutdown."""

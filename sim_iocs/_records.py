@@ -94,25 +94,42 @@ class RecordSet:
         index = int(self.get(name))
         return spec.enum_strs[index] if 0 <= index < len(spec.enum_strs) else str(index)
 
-    def set(self, name: str, value: Any) -> None:
-        """Change a record from inside the IOC and post monitors to clients."""
+    def set(self, name: str, value: Any, *, sync: bool = True) -> None:
+        """Change a record from inside the IOC and post monitors to clients.
+
+        An input record's ``set()`` only queues an I/O Intr scan, and a second ``set()``
+        before that scan runs replaces the value: a client could miss ``Acquire_RBV``
+        going 1 -> 0 (ophyd's trigger would never finish).  With ``sync`` (the default)
+        the record is processed now by writing PROC, so monitors go out in program order
+        and every state is seen; the scan queued by ``set()`` then posts nothing new.
+        ``sync=False`` is for per-frame counters, where only the latest value matters
+        (see :meth:`flush`).
+        """
         record = self.records[name]
         value = self._coerce(name, value)
         if self.specs[name].read_only:
             record.set(value)
+            if sync:
+                record.set_field("PROC", 1)
             return
         self._internal.setdefault(name, []).append(value)
         record.set(value, process=True)
 
-    def set_if_changed(self, name: str, value: Any) -> None:
+    def set_if_changed(self, name: str, value: Any, *, sync: bool = True) -> None:
         """:meth:`set`, skipped when the value is already there (saves monitor traffic)."""
         if not _same(self.get(name), self._coerce(name, value)):
-            self.set(name, value)
+            self.set(name, value, sync=sync)
 
-    def set_if_present(self, name: str, value: Any) -> None:
+    def set_if_present(self, name: str, value: Any, *, sync: bool = True) -> None:
         """:meth:`set_if_changed` for records only some ophyd versions define."""
         if name in self.records:
-            self.set_if_changed(name, value)
+            self.set_if_changed(name, value, sync=sync)
+
+    def flush(self, *names: str) -> None:
+        """Post input records set with ``sync=False`` now (before a state change)."""
+        for name in names:
+            if name in self.records and self.specs[name].read_only:
+                self.records[name].set_field("PROC", 1)
 
     def set_with_rbv(self, name: str, value: Any) -> None:
         """Set a setpoint and its ``_RBV`` readback together."""

@@ -148,6 +148,7 @@ class SimIOC:
         self.process = process
         self.log_path = log_path
         self.mounts = tuple(mounts)
+        self._ready_pv: object = None
 
     def pv(self, name: str) -> str:
         """The full PV name of ``name`` (e.g. ``"HDF1:FilePath"``)."""
@@ -202,15 +203,14 @@ def _wait_ready(ioc: SimIOC, deadline: float) -> None:
     import epics
 
     # A PV of its own, not epics.get_pv(): the shared cache would hand ophyd a plain PV.
-    pv = epics.PV(ioc.pv(READY_PV), auto_monitor=False)
-    try:
-        while time.monotonic() < deadline:
-            if pv.wait_for_connection(timeout=0.2) and pv.get(timeout=1.0) is not None:
-                return
-            if not ioc.alive():
-                break
-    finally:
-        pv.disconnect()
+    # It lives as long as the SimIOC object: disconnecting pyepics PVs by hand and then
+    # letting them be garbage-collected can crash libca.
+    pv = ioc._ready_pv = epics.PV(ioc.pv(READY_PV), auto_monitor=False)
+    while time.monotonic() < deadline:
+        if pv.wait_for_connection(timeout=0.2) and pv.get(timeout=1.0) is not None:
+            return
+        if not ioc.alive():
+            break
     raise SimIOCError(
         f"{ioc} runs but no CA get answers: is 127.0.0.1:{ioc.port} in EPICS_CA_ADDR_LIST "
         f"({os.environ.get('EPICS_CA_ADDR_LIST')!r}) of this process? Call "

@@ -72,6 +72,9 @@ def ad_ioc(sim_ioc_factory: Callable[..., SimIOC], sim_data: Path, unwritable_di
     return sim_ioc_factory(mounts=mounts)
 
 
+_MONITORS: dict[str, tuple[Any, list[int]]] = {}
+
+
 class CA:
     """Small pyepics helpers bound to one IOC's prefix; every wait polls a real condition."""
 
@@ -158,17 +161,33 @@ class CA:
             self.put(f"{plugin}Capture", 0) if plugin != "image1:" else None
             self.put(f"{plugin}EnableCallbacks", 0)
 
+    def acquire_rbv_updates(self) -> list[int]:
+        """Every value ``cam1:Acquire_RBV`` takes, from a monitor kept for the session.
+
+        The PV is never disconnected: pyepics PVs disconnected by hand and later garbage
+        collected can crash libca.
+        """
+        name = self.ioc.pv("cam1:Acquire_RBV")
+        if name not in _MONITORS:
+            seen: list[int] = []
+            pv = self.epics.PV(name, callback=lambda value, **_: seen.append(value))
+            assert pv.wait_for_connection(5)
+            _MONITORS[name] = (pv, seen)
+        return _MONITORS[name][1]
+
     def acquire(self, num: int = 1, *, exposure: float = 0.001, period: float = 0.0) -> None:
-        """Run the cam for ``num`` frames and wait until it is done."""
+        """Run the cam for ``num`` frames; return once ``Acquire_RBV`` went 1 -> 0."""
         self.put("cam1:ImageMode", "Multiple" if num > 1 else "Single")
         self.put("cam1:NumImages", num)
         self.put("cam1:AcquireTime", exposure)
         self.put("cam1:AcquirePeriod", period)
-        before = self.get("cam1:ArrayCounter_RBV")
+        seen = self.acquire_rbv_updates()
+        seen.clear()
         self.put("cam1:Acquire", 1, wait=False)
-        timeout = 10 + num * max(exposure, period) * 2
-        self.wait_for("cam1:ArrayCounter_RBV", before + num, timeout=timeout)
-        self.wait_for("cam1:Acquire_RBV", 0)
+        deadline = time.monotonic() + 10 + num * max(exposure, period) * 2
+        while not (1 in seen and seen[-1] == 0):
+            assert time.monotonic() < deadline, f"Acquire_RBV went {seen}, not 1 -> 0"
+            time.sleep(0.002)
         self.wait_for("cam1:DetectorState_RBV", "Idle")
 
 

@@ -9,6 +9,7 @@ pytestmark = pytest.mark.ioc
 
 def test_single_mode_takes_one_frame(ca):
     ca.put("cam1:ArrayCounter", 10)
+    ca.wait_for("cam1:ArrayCounter_RBV", 10)
     ca.acquire(1)
     assert ca.get("cam1:ArrayCounter_RBV") == 11
     assert ca.get("cam1:NumImagesCounter_RBV") == 1
@@ -18,6 +19,7 @@ def test_single_mode_takes_one_frame(ca):
 
 def test_multiple_mode_takes_num_images(ca):
     ca.put("cam1:ArrayCounter", 0)
+    ca.wait_for("cam1:ArrayCounter_RBV", 0)
     ca.acquire(7)
     assert ca.get("cam1:ArrayCounter_RBV") == 7
     assert ca.get("cam1:NumImagesCounter_RBV") == 7

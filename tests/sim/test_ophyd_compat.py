@@ -20,6 +20,8 @@ from sim_iocs import expected_frame
 
 pytestmark = [pytest.mark.ioc, pytest.mark.timeout(120)]
 
+_KEEP_ALIVE: list[Any] = []
+
 
 @pytest.fixture(scope="module")
 def ophyd_classes() -> Iterator[dict[str, Any]]:
@@ -48,12 +50,21 @@ def ophyd_classes() -> Iterator[dict[str, Any]]:
         }
         return type("SimDet", (SingleTrigger, SimDetector), body)
 
+    created: list[Any] = []
+
+    def make(cls: type, prefix: str) -> Any:
+        created.append(cls(prefix, name="det"))
+        return created[-1]
+
     saved = Device.lazy_wait_for_connection
     Device.lazy_wait_for_connection = False
     try:
-        yield {"detector_class": detector_class}
+        yield {"detector_class": detector_class, "make": make}
     finally:
         Device.lazy_wait_for_connection = saved
+        # Keep the devices: ophyd's destroy() or garbage collection of their pyepics PVs
+        # while libca runs can crash it (PV.__del__ clears subscriptions a second time).
+        _KEEP_ALIVE.extend(created)
 
 
 def run_count(det: Any, num: int) -> list[tuple[str, dict]]:
@@ -83,7 +94,7 @@ def filled_images(docs: list[tuple[str, dict]], root_map: dict[str, str], key: s
 
 def prepare(det: Any, plugin: Any) -> None:
     """Beamline set-up: 64x64 UInt16, 1 ms frames, frame k = point k."""
-    det.wait_for_connection(all_signals=True, timeout=20)
+    det.wait_for_connection(all_signals=True, timeout=60)
     plugin.kind = "normal"  # ADBase reads nothing by default; ophyd's own tests do this too
     det.cam.stage_sigs["array_counter"] = 0
     det.cam.acquire_time.set(0.001).wait(5)
@@ -116,7 +127,7 @@ def test_wait_for_connection_all_signals(ad_ioc):
     Device.lazy_wait_for_connection = False
     try:
         device = Everything(ad_ioc.prefix, name="everything")
-        device.wait_for_connection(all_signals=True, timeout=30)
+        device.wait_for_connection(all_signals=True, timeout=60)
     finally:
         Device.lazy_wait_for_connection = saved
     assert device.hdf1.plugin_type.get() == "NDFileHDF5"
@@ -124,6 +135,7 @@ def test_wait_for_connection_all_signals(ad_ioc):
     assert device.image1.plugin_type.get() == "NDPluginStdArrays"
     assert device.cam.data_type_disabled.get() == 0
     assert device.hdf1.file_write_mode.enum_strs == ("Single", "Capture", "Stream")
+    _KEEP_ALIVE.append(device)
 
 
 def test_count_hdf5_with_ophyds_own_mixin(ad_ioc, ca, sim_data, ophyd_classes):
@@ -132,7 +144,7 @@ def test_count_hdf5_with_ophyds_own_mixin(ad_ioc, ca, sim_data, ophyd_classes):
     cls = ophyd_classes["detector_class"](
         "HDF1:", write_path_template="/ioc/data/%Y/%m/%d/", root="/ioc/data"
     )
-    det = cls(ad_ioc.prefix, name="det")
+    det = ophyd_classes["make"](cls, ad_ioc.prefix)
     ca.setup_file_plugin("HDF1:", "/ioc/data/")  # primes HDF1 so ophyd's stage accepts it
     prepare(det, det.hdf1)
     docs = run_count(det, 5)
@@ -150,7 +162,7 @@ def test_count_tiff_with_ophyds_own_mixin(ad_ioc, ca, sim_data, ophyd_classes):
     cls = ophyd_classes["detector_class"](
         "TIFF1:", write_path_template="/ioc/data/tiff/%Y/%m/%d/", root="/ioc/data"
     )
-    det = cls(ad_ioc.prefix, name="det")
+    det = ophyd_classes["make"](cls, ad_ioc.prefix)
     prepare(det, det.tiff1)
     docs = run_count(det, 5)
     resources = [doc for name, doc in docs if name == "resource"]
@@ -169,7 +181,7 @@ def test_count_with_a_windows_mount(ad_ioc, ca, sim_data, ophyd_classes, plugin)
         root="/beamline/data",
         path_semantics="windows",
     )
-    det = cls(ad_ioc.prefix, name="det")
+    det = ophyd_classes["make"](cls, ad_ioc.prefix)
     file_plugin = det.hdf1 if plugin == "HDF1:" else det.tiff1
     if plugin == "HDF1:":
         ca.setup_file_plugin("HDF1:", "D:\\data\\")
