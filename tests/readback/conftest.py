@@ -190,3 +190,11 @@ def tiled_server(tiled_process: _Process) -> TiledServer:
         time.sleep(0.1)
     url = f"http://{HOST}:{tiled_process.port}"
     return TiledServer(url, tiled_process.proc.pid, tiled_process.workdir, tiled_process.api_key)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_tiled_early(request: pytest.FixtureRequest) -> None:
+    """Start the tiled server with the first test of this directory when any selected test
+    needs it: it then comes up while the adapter and cross-machine tests run."""
+    if any("tiled_server" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("tiled_process")
