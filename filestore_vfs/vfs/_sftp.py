@@ -17,6 +17,7 @@ import warnings
 from typing import Any
 
 import asyncssh
+import asyncssh.encryption
 from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 from sshfs import SSHFileSystem
@@ -120,6 +121,7 @@ class SFTPFile(NetworkRoot):
             "login_timeout": self.timeout,
             "skip_instance_cache": True,
         }
+        options["encryption_algs"] = _fast_ciphers_first()
         if self.username:
             options["username"] = self.username
         if self._password is not None:
@@ -234,6 +236,17 @@ class SFTPFile(NetworkRoot):
         if self.isdir(dst) and not self.isdir(src):
             raise IsADirectoryError(21, "the destination is a directory")
         self.fs.mv(self.fs_path(src), self.fs_path(dst))
+
+
+def _fast_ciphers_first() -> list[str]:
+    """asyncssh's default ciphers with AES-GCM first.
+
+    asyncssh prefers ChaCha20-Poly1305, which it computes in several calls per packet; AES-GCM
+    is one call on AES-NI and read ``get_file`` about 1.7× as fast here. Both are strong.
+    """
+    defaults = asyncssh.encryption.get_default_encryption_algs()
+    gcm = [alg for alg in defaults if b"-gcm@" in alg]
+    return [alg.decode() for alg in gcm + [a for a in defaults if a not in gcm]]
 
 
 class SSHFile(SFTPFile):
