@@ -9,6 +9,7 @@ import os
 import resource
 import signal
 import socket
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -453,3 +454,36 @@ def test_dropped_link_mid_stream_resumes_where_it_stopped(
     out = vfs.get_file("/s3/resume.bin", tmp_path / "resume.bin")
     assert Path(out).read_bytes() == data
     assert opened == [0, 4 * MiB]  # the second GET started where the first one broke
+
+
+def test_credentials_from_environment_and_default_chain(
+    auth_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, creds, _ = auth_server
+    # ${NAME} in the YAML
+    monkeypatch.setenv("FSVFS_TEST_S3_KEY", creds["key"])
+    monkeypatch.setenv("FSVFS_TEST_S3_SECRET", creds["secret"])
+    yaml_text = f"""
+    vfs:
+      roots:
+        s3:
+          class: S3File
+          bucket: {server.bucket}
+          prefix: ro
+          endpoint_url: {server.endpoint_url}
+          region: {server.region}
+          key: ${{FSVFS_TEST_S3_KEY}}
+          secret: ${{FSVFS_TEST_S3_SECRET}}
+    """
+    vfs = VirtualFileSystem.from_yaml(textwrap.dedent(yaml_text))
+    vfs.roots["s3"].isdir = lambda rel: rel == ""  # type: ignore[method-assign]  # see above
+    assert vfs.read_bytes("/s3/kept.bin") == b"kept"
+    assert creds["secret"] not in repr(vfs.roots["s3"])
+    # no key/secret at all: botocore's default chain (here: the environment)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["key"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["secret"])
+    chain = VirtualFileSystem(
+        {"s3": {k: v for k, v in spec(server, prefix="ro").items() if k not in ("key", "secret")}}
+    )
+    chain.roots["s3"].isdir = lambda rel: rel == ""  # type: ignore[method-assign]
+    assert chain.read_bytes("/s3/kept.bin") == b"kept"
