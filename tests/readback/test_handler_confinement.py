@@ -65,3 +65,22 @@ def test_hdf5_missing_and_past_end_on_the_native_path(vfs: VirtualFileSystem) ->
     with pytest.raises(MissingFileError, match="holds 2"):
         handler(2)
     handler.close()
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 4])
+@pytest.mark.parametrize("fpp", [1, 2])
+def test_hdf5_chunking_and_frames_per_point(
+    vfs: VirtualFileSystem, chunk_frames: int, fpp: int
+) -> None:
+    """One frame per chunk (no chunk cache) and chunks spanning points (a one-chunk cache)."""
+    import h5py
+
+    data = frames(8)
+    with vfs.open("/detector/c/scan.h5", "wb") as f, h5py.File(f, "w") as h5:
+        h5.create_dataset("/entry/data/data", data=data, chunks=(chunk_frames, 16, 24))
+    handler = handler_registry(vfs)["AD_HDF5"]("/detector/c/scan.h5", frame_per_point=fpp)
+    try:
+        for point in range(8 // fpp):
+            np.testing.assert_array_equal(handler(point), data[point * fpp : (point + 1) * fpp])
+    finally:
+        handler.close()
