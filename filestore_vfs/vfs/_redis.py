@@ -27,7 +27,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -105,7 +105,8 @@ class RedisFile(NetworkRoot):
         self.expiry = None if expiry is None else float(expiry)
         self.chunk_size = max(64 << 10, int(chunk_size))
         self.lock_ttl = max(1.0, float(lock_ttl))
-        self.secrets = frozenset(s for s in (password, url, self._password) if s)
+        url_password = urlsplit(url).password if url else None
+        self.secrets = frozenset(s for s in (password, url, url_password, self._password) if s)
         self._client: redis.Redis | None = None
 
     def _parse_url(self, url: str) -> None:
@@ -116,7 +117,8 @@ class RedisFile(NetworkRoot):
         self.port = parts.port or self.port
         if parts.path.strip("/").isdigit():
             self.db = int(parts.path.strip("/"))
-        self._password = parts.password or self._password
+        if parts.password:
+            self._password = unquote(parts.password)
 
     # -- the connection ---------------------------------------------------------------------
     @property
