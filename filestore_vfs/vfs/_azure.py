@@ -113,6 +113,8 @@ class AzureBlobFile(NetworkRoot):
             s for s in (account_key, self._sas_token, connection_string) if s and len(s) >= 4
         )
         self._sync_client: BlobServiceClient | None = None
+        #: the leases of this root's open writers, so a writer can confirm its own at commit
+        self._leases: dict[str, BlobLease] = {}
 
     # -- clients --------------------------------------------------------------------------
     def _account_url(self) -> str:
@@ -275,7 +277,13 @@ class AzureBlobFile(NetworkRoot):
         head, _, tail = self.blob_name(rel).rpartition("/")
         marker = f"{head}/{INTERNAL_PREFIX}lock-{tail}" if head else f"{INTERNAL_PREFIX}lock-{tail}"
         blob = self.sync_client.get_blob_client(self.container, marker)
-        return BlobLease(blob, self.logical(rel), self.lease_duration)
+        lease = BlobLease(blob, self.logical(rel), self.lease_duration)
+        self._leases[rel] = lease
+        return lease
+
+    def lock_key(self, rel: str) -> tuple[Any, ...]:
+        """The blob itself: two VFS objects on one container write the same blob."""
+        return ("azure", self._account_url(), self.container, self.blob_name(rel))
 
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         """Blocks go to the final name and are committed on close (Put Block List)."""
@@ -294,6 +302,7 @@ class AzureBlobFile(NetworkRoot):
             discard=lambda: _abandon(raw),
             release=release,
             translate=lambda: self.translate(self.logical(rel)),
+            before_commit=self._confirm_lease(rel),
         )
         if mode == "ab" and exists:
             try:
@@ -304,6 +313,10 @@ class AzureBlobFile(NetworkRoot):
                 writer.abort()
                 raise
         return writer
+
+    def _confirm_lease(self, rel: str) -> Callable[[], None] | None:
+        lease = self._leases.pop(rel, None)
+        return lease.confirm if lease is not None and lease.held else None
 
 
 def _reason(exc: BaseException) -> str:
@@ -331,10 +344,12 @@ class BlockUploadFile(AtomicWriteFile):
         raw: IO[bytes],
         *,
         translate: Callable[[], AbstractContextManager[None]],
+        before_commit: Callable[[], None] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(raw, **kw)
         self._translate = translate
+        self._before_commit = before_commit
         del self.write  # the method below, not the raw file's
 
     def write(self, data: Any) -> int:  # type: ignore[override]
@@ -345,6 +360,12 @@ class BlockUploadFile(AtomicWriteFile):
         if self.closed:
             return
         with self._translate():
+            if self._before_commit is not None:
+                try:
+                    self._before_commit()  # e.g. the lease is still ours
+                except BaseException:
+                    self.abort()
+                    raise
             super().close()
 
     def abort(self) -> None:
@@ -475,6 +496,22 @@ class BlobLease:
         self._thread = threading.Thread(target=self._renew, name="vfs-lease", daemon=True)
         self._thread.start()
         return self
+
+    @property
+    def held(self) -> bool:
+        return self._lease is not None
+
+    def confirm(self) -> None:
+        """Renew now, before a commit: a lease that lapsed (renewals failed for a whole
+        ``lease_duration``) may be another writer's by now, so this one must not commit."""
+        try:
+            self._lease.renew()
+        except azure_errors.HttpResponseError:  # 404 marker gone, 409 lease id mismatch, ...
+            raise FileBusyError(
+                f"{self._logical}: this writer lost its lease on {self._blob.blob_name!r} "
+                "(it lapsed or was broken; another writer may hold it now); the write was "
+                "discarded"
+            ) from None
 
     def _renew(self) -> None:
         while not self._stop.wait(self.renew_every):

@@ -153,6 +153,10 @@ class S3File(NetworkRoot):
     def url(self, rel: str = "") -> str:
         return f"s3://{self.fs_path(rel)}"
 
+    def lock_key(self, rel: str) -> tuple[Any, ...]:
+        """The object itself: two VFS objects on one bucket write the same key."""
+        return ("s3", self.endpoint_url, self.fs_path(rel))
+
     def _where(self) -> str:
         return self.endpoint_url or "AWS"
 

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+from azure.storage.blob import (
+    BlobLeaseClient,
+    BlobServiceClient,
+    ContainerSasPermissions,
+    generate_container_sas,
+)
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
 from filestore_vfs.vfs._azure import BlobLease
@@ -386,3 +391,26 @@ def test_copies_to_and_from_azure_stream_with_progress(vfs: VirtualFileSystem) -
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
     if have_peak:  # streamed: far less than the file (the bound is 64 MiB)
         assert growth < size
+
+
+def test_writer_whose_lease_was_lost_does_not_commit(
+    vfs: VirtualFileSystem, azurite_server: AzuriteServer, prefix: str
+) -> None:
+    vfs.write_bytes("/az/l.bin", b"old")
+    f = vfs.open("/az/l.bin", "wb")
+    f.write(b"new")
+    marker = _container(azurite_server).get_blob_client(f"{prefix}/.~vfs-lock-l.bin")
+    BlobLeaseClient(marker).break_lease(lease_break_period=0)  # as if it had lapsed
+    with pytest.raises(FileBusyError, match="lost its lease"):
+        f.close()
+    assert vfs.read_bytes("/az/l.bin") == b"old"
+
+
+def test_two_vfs_objects_on_one_container_share_the_writer_lock(
+    azurite_server: AzuriteServer, prefix: str
+) -> None:
+    one = VirtualFileSystem({"az": spec(azurite_server, prefix=prefix)})
+    two = VirtualFileSystem({"other": spec(azurite_server, prefix=prefix)})
+    with one.open("/az/same.bin", "wb"):
+        with pytest.raises(FileBusyError, match="in this process"):
+            two.open("/other/same.bin", "wb")

@@ -487,3 +487,13 @@ def test_credentials_from_environment_and_default_chain(
     )
     chain.roots["s3"].isdir = lambda rel: rel == ""  # type: ignore[method-assign]
     assert chain.read_bytes("/s3/kept.bin") == b"kept"
+
+
+def test_two_vfs_objects_on_one_bucket_share_the_writer_lock(
+    s3_server: S3Server, prefix: str
+) -> None:
+    one = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix)})
+    two = VirtualFileSystem({"other": spec(s3_server, prefix=prefix, timeout=7)})
+    with one.open("/s3/same.bin", "wb"):
+        with pytest.raises(FileBusyError, match="in this process"):
+            two.open("/other/same.bin", "wb")
