@@ -199,13 +199,27 @@ def bench_count(ioc: SimIOC, num: int = 100) -> dict[str, float]:
     det.hdf1.kind = "normal"
     det.cam.acquire_time.set(0.001).wait(5)
     det.cam.acquire_period.set(0).wait(5)
+    det.cam.num_images.set(1).wait(5)  # SingleTrigger takes NumImages frames per point
     engine = RunEngine({})
-    engine(count([det], num=3))  # warm up: connections, first stage
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        engine(count([det], num=num))
-        timings.append(time.perf_counter() - start)
+    races = 0
+
+    def run(points: int) -> float:
+        """One count; retried when ophyd's SingleTrigger race hits (see the docs)."""
+        nonlocal races
+        for _ in range(20):
+            start = time.perf_counter()
+            try:
+                engine(count([det], num=points))
+            except Exception as exc:  # bluesky wraps it; the message is ophyd's race
+                if "finished_cb" not in repr(exc) and "finished_cb" not in str(exc.__cause__):
+                    raise
+                races += 1
+                continue
+            return time.perf_counter() - start
+        raise RuntimeError("ophyd's trigger race hit 20 times in a row")
+
+    run(3)  # warm up: connections, first stage
+    timings = [run(num) for _ in range(3)]
     start = time.perf_counter()
     engine(count([synthetic], num=num))
     synthetic_s = time.perf_counter() - start
@@ -216,6 +230,7 @@ def bench_count(ioc: SimIOC, num: int = 100) -> dict[str, float]:
         "per_point_ms": 1e3 * best / num,
         "bluesky_synthetic_count100_s": synthetic_s,
         "ioc_added_per_point_ms": 1e3 * (best - synthetic_s) / num,
+        "ophyd_trigger_races": races,
     }
 
 
@@ -236,6 +251,7 @@ def table(results: dict[str, float]) -> str:
         ("  per point (ms)", "per_point_ms", 6.5, ""),
         ("  bluesky + ophyd.sim det count(100) (s)", "bluesky_synthetic_count100_s", 0.11, ""),
         ("  added by the IOC per point (ms)", "ioc_added_per_point_ms", None, ""),
+        ("ophyd SingleTrigger races (retried runs)", "ophyd_trigger_races", None, ""),
     ]
     lines = [f"{'measure':44} {'softioc':>10} {'caproto':>10}  target"]
     for label, key, anchor, target in rows:
@@ -263,9 +279,11 @@ def main() -> int:
     if not args.json_only:
         print(table(results))
         print("caproto column: reference measurements of a caproto sim on this VM")
-    print("BENCH_JSON " + json.dumps(results, sort_keys=True))
+    print("BENCH_JSON " + json.dumps(results, sort_keys=True), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # ophyd/pyepics threads can keep a finished interpreter alive

@@ -145,13 +145,11 @@ class SimDetectorCam:
         except asyncio.CancelledError:
             log.info("acquisition stopped after %d frames", done)
         finally:
-            pvs.flush(self.pv("ArrayCounter_RBV"), self.pv("NumImagesCounter_RBV"))
-            for plugin in self.plugins:
-                plugin.flush()
-            pvs.set(self.pv("Acquire"), 0)
+            pvs.flush()  # counters first: a client that sees Done sees the final counts
             pvs.set(self.pv("DetectorState_RBV"), "Idle")
-            pvs.set(self.pv("StatusMessage_RBV"), "Waiting for acquire command")
             pvs.set(self.pv("Acquire_RBV"), 0)
+            pvs.set(self.pv("Acquire"), 0)
+            pvs.set(self.pv("StatusMessage_RBV"), "Waiting for acquire command")
 
     def current_dtype(self) -> str:
         """The AD name of the cam's data type (read at every frame, as the sim does)."""

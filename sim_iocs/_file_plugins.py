@@ -65,7 +65,6 @@ class FilePluginBase(PluginBase):
     """The NDPluginFile state machine shared by the HDF5 and TIFF plugins."""
 
     counts_every_array = False
-    per_frame = (*PluginBase.per_frame, "NumCaptured_RBV")
     #: True for formats that hold many frames in one file (HDF5), False for TIFF.
     multiple_arrays = False
 
@@ -303,7 +302,7 @@ class FilePluginBase(PluginBase):
 
     def stop_capture(self) -> None:
         """Capture = 0: close a stream; a capture buffer is kept for WriteFile."""
-        self.flush()
+        self.pvs.flush()
         mode = int(self.pvs.get(self.pv("FileWriteMode")))
         if mode == STREAM and self.multiple_arrays:
             self.close()
@@ -369,7 +368,7 @@ class FilePluginBase(PluginBase):
             self.count_array()
             self.pvs.set(self.pv("NumCaptured_RBV"), len(self.capture_buffer), sync=False)
         if len(self.capture_buffer) >= limit:
-            self.flush()
+            self.pvs.flush()
             if int(self.pvs.get(self.pv("AutoSave"))):
                 self.write_buffer()
             self._set_capture(0)

@@ -120,13 +120,6 @@ class PluginBase:
         ):
             pvs.set_if_present(self.pv(name), value)
 
-    #: Records updated per frame without immediate processing (see ``RecordSet.flush``).
-    per_frame = ("ArrayCounter_RBV", "UniqueId_RBV", "TimeStamp_RBV")
-
-    def flush(self) -> None:
-        """Post the per-frame counters now (the acquisition is about to report done)."""
-        self.pvs.flush(*(self.pv(name) for name in self.per_frame))
-
     def stop(self) -> None:
         """Release resources at IOC shutdown."""
 

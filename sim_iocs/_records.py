@@ -38,6 +38,7 @@ class RecordSet:
         self._handlers: dict[str, Handler] = {}
         self._internal: dict[str, list[Any]] = {}
         self._blocking: set[str] = set()
+        self._dirty: set[str] = set()
 
     # -- building ---------------------------------------------------------------------
     def on_put(self, name: str, handler: Handler) -> None:
@@ -111,6 +112,9 @@ class RecordSet:
             record.set(value)
             if sync:
                 record.set_field("PROC", 1)
+                self._dirty.discard(name)
+            else:
+                self._dirty.add(name)
             return
         self._internal.setdefault(name, []).append(value)
         record.set(value, process=True)
@@ -125,11 +129,10 @@ class RecordSet:
         if name in self.records:
             self.set_if_changed(name, value, sync=sync)
 
-    def flush(self, *names: str) -> None:
-        """Post input records set with ``sync=False`` now (before a state change)."""
-        for name in names:
-            if name in self.records and self.specs[name].read_only:
-                self.records[name].set_field("PROC", 1)
+    def flush(self) -> None:
+        """Post every input record set with ``sync=False`` now (before a state change)."""
+        while self._dirty:
+            self.records[self._dirty.pop()].set_field("PROC", 1)
 
     def set_with_rbv(self, name: str, value: Any) -> None:
         """Set a setpoint and its ``_RBV`` readback together."""
