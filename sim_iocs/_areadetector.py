@@ -100,7 +100,7 @@ class SimDetectorCam:
     def _put_acquire(self, value: int) -> None:
         if value and not self.acquiring:
             self.pvs.set(self.pv("DetectorState_RBV"), "Acquire")
-            self.pvs.set(self.pv("StatusMessage_RBV"), "Acquiring data")
+            self.pvs.set(self.pv("StatusMessage_RBV"), "Acquiring data", sync=False)
             self.pvs.set(self.pv("Acquire_RBV"), 1)  # last: clients see a consistent state
             self._task = asyncio.get_running_loop().create_task(self._acquire())
             self._task.add_done_callback(_log_failure)
@@ -145,11 +145,11 @@ class SimDetectorCam:
         except asyncio.CancelledError:
             log.info("acquisition stopped after %d frames", done)
         finally:
+            pvs.set(self.pv("StatusMessage_RBV"), "Waiting for acquire command", sync=False)
             pvs.flush()  # counters first: a client that sees Done sees the final counts
             pvs.set(self.pv("DetectorState_RBV"), "Idle")
             pvs.set(self.pv("Acquire_RBV"), 0)
             pvs.set(self.pv("Acquire"), 0)
-            pvs.set(self.pv("StatusMessage_RBV"), "Waiting for acquire command")
 
     def current_dtype(self) -> str:
         """The AD name of the cam's data type (read at every frame, as the sim does)."""

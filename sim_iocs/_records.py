@@ -13,6 +13,7 @@ internal values are remembered so that this echo is not mistaken for a client pu
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,6 +28,9 @@ log = logging.getLogger("sim_iocs")
 #: A behaviour hook: called in the IOC's event loop with the value a client put.
 Handler = Callable[[Any], None]
 
+#: How often per-frame counters (``sync=False``) reach clients during an acquisition.
+COUNTER_INTERVAL = 0.02
+
 
 class RecordSet:
     """All records of one IOC, addressed by their prefix-less names (``"cam1:Acquire"``)."""
@@ -39,6 +43,7 @@ class RecordSet:
         self._internal: dict[str, list[Any]] = {}
         self._blocking: set[str] = set()
         self._dirty: set[str] = set()
+        self._flushed = 0.0
 
     # -- building ---------------------------------------------------------------------
     def on_put(self, name: str, handler: Handler) -> None:
@@ -98,23 +103,25 @@ class RecordSet:
     def set(self, name: str, value: Any, *, sync: bool = True) -> None:
         """Change a record from inside the IOC and post monitors to clients.
 
-        An input record's ``set()`` only queues an I/O Intr scan, and a second ``set()``
-        before that scan runs replaces the value: a client could miss ``Acquire_RBV``
-        going 1 -> 0 (ophyd's trigger would never finish).  With ``sync`` (the default)
-        the record is processed now by writing PROC, so monitors go out in program order
-        and every state is seen; the scan queued by ``set()`` then posts nothing new.
-        ``sync=False`` is for per-frame counters, where only the latest value matters
-        (see :meth:`flush`).
+        Input records are passive here (softioc's default, I/O Intr, only queues a scan,
+        and a second ``set()`` before it runs drops the first value: a client could miss
+        ``Acquire_RBV`` going 1 -> 0 and ophyd's trigger would never finish).  With
+        ``sync`` (the default) the record is processed at once by writing PROC, so
+        monitors go out in program order and every state is seen.  ``sync=False`` is for
+        per-frame counters, where only the latest value matters: they are posted at most
+        every :data:`COUNTER_INTERVAL` seconds and by :meth:`flush`.
         """
         record = self.records[name]
         value = self._coerce(name, value)
         if self.specs[name].read_only:
-            record.set(value)
+            record.set(value)  # stores the value; nothing is scanned (SCAN Passive)
             if sync:
                 record.set_field("PROC", 1)
                 self._dirty.discard(name)
             else:
                 self._dirty.add(name)
+                if time.monotonic() - self._flushed > COUNTER_INTERVAL:
+                    self.flush()
             return
         self._internal.setdefault(name, []).append(value)
         record.set(value, process=True)
@@ -131,6 +138,7 @@ class RecordSet:
 
     def flush(self) -> None:
         """Post every input record set with ``sync=False`` now (before a state change)."""
+        self._flushed = time.monotonic()
         while self._dirty:
             self.records[self._dirty.pop()].set_field("PROC", 1)
 
@@ -179,7 +187,8 @@ def _make_record(
     """One softioc record of the type the AD template uses for this PV."""
     name = spec.name
     out = not spec.read_only
-    kwargs: dict[str, Any] = {}
+    # Input records are processed by RecordSet.set (PROC), never by an I/O Intr scan.
+    kwargs: dict[str, Any] = {"SCAN": "Passive"}
     if out:
         kwargs = {"on_update": on_update, "always_update": True, "blocking": blocking}
     if spec.kind == "enum":
