@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from sim_iocs import expected_frame
 from tests.sim.conftest import check_frames
 
 pytestmark = pytest.mark.ioc
@@ -32,7 +33,8 @@ def read_h5(path):
 )
 def test_file_path_in_the_writers_view(ca, written, shown):
     ca.put("HDF1:FilePath", "/ioc/elsewhere/")
-    ca.wait_for("HDF1:FilePathExists_RBV", 0)
+    ca.wait_for("HDF1:FilePath_RBV", "/ioc/elsewhere/")
+    assert ca.get("HDF1:FilePathExists_RBV") == 0
     ca.put("HDF1:FilePath", written)
     ca.wait_for("HDF1:FilePath_RBV", shown)
     assert ca.get("HDF1:FilePathExists_RBV") == 1
@@ -49,7 +51,8 @@ def test_file_path_in_the_writers_view(ca, written, shown):
 )
 def test_file_path_missing_or_outside_every_mount(ca, path, message):
     ca.put("HDF1:FilePath", "/ioc/data/")
-    ca.wait_for("HDF1:FilePathExists_RBV", 1)
+    ca.wait_for("HDF1:FilePath_RBV", "/ioc/data/")
+    assert ca.get("HDF1:FilePathExists_RBV") == 1
     ca.put("HDF1:FilePath", path)
     ca.wait_for("HDF1:FilePath_RBV", path)
     ca.wait_for("HDF1:FilePathExists_RBV", 0)
@@ -275,3 +278,78 @@ def test_data_type_changed_mid_acquisition(ca, sim_data, tmp_path):
             check_frames([frame], [tif.pages[0].tags[65000].value])
             tiff_types.add(frame.dtype)
     assert tiff_types == {np.dtype(np.uint16), np.dtype(np.uint32)}
+
+
+# -- plugin chain, timing, numbering -------------------------------------------------
+def test_plugin_chain_needs_enable_port_and_array_callbacks(ca):
+    ca.put("HDF1:EnableCallbacks", 1)
+    ca.put("HDF1:NDArrayPort", "SIM1")
+    ca.acquire(1)
+    counter = ca.get("HDF1:UniqueId_RBV")
+    assert counter == ca.get("cam1:ArrayCounter_RBV")
+    for name, value, restore in (
+        ("HDF1:NDArrayPort", "OTHER", "SIM1"),
+        ("HDF1:EnableCallbacks", 0, 1),
+        ("cam1:ArrayCallbacks", 0, 1),
+    ):
+        ca.put(name, value)
+        ca.acquire(1)
+        assert ca.get("HDF1:UniqueId_RBV") == counter, name
+        ca.put(name, restore)
+    ca.acquire(1)
+    assert ca.get("HDF1:UniqueId_RBV") == counter + 4
+
+
+def test_image_plugin_publishes_the_frame(ca):
+    ca.put("image1:EnableCallbacks", 1)
+    ca.put("image1:NDArrayPort", "SIM1")
+    ca.acquire(1)
+    k = ca.get("cam1:ArrayCounter_RBV") - 1
+    ca.wait_for("image1:ArraySize0_RBV", 64)
+    data = ca.epics.caget(ca.ioc.pv("image1:ArrayData"), count=64 * 64, use_monitor=False)
+    np.testing.assert_array_equal(
+        np.asarray(data).reshape(64, 64), expected_frame(k, 64, 64, np.uint16)
+    )
+    ca.put("image1:EnableCallbacks", 0)
+
+
+def test_acquire_period_spaces_the_frames(ca, sim_data):
+    ca.setup_file_plugin("HDF1:", "/ioc/data/")
+    ca.put("HDF1:FileName", "period")
+    ca.put("HDF1:Capture", 1, wait=False)
+    ca.wait_for("HDF1:Capture_RBV", 1)
+    ca.acquire(4, exposure=0.001, period=0.05)
+    ca.put("HDF1:Capture", 0)
+    ca.wait_for("HDF1:Capture_RBV", 0)
+    with h5py.File(sim_data / "posix" / "period_000000.h5", "r") as f:
+        stamps = f["entry/instrument/NDAttributes/NDArrayTimeStamp"][()]
+    assert len(stamps) == 4
+    assert min(np.diff(stamps)) >= 0.045  # the IOC's own frame times, not the test's clock
+
+
+def test_without_auto_increment_the_number_stays(ca, sim_data):
+    ca.setup_file_plugin("TIFF1:", "/ioc/data/", mode="Single")
+    ca.put("TIFF1:AutoIncrement", 0)
+    ca.put("TIFF1:FileName", "same")
+    ca.put("TIFF1:FileNumber", 42)
+    ca.acquire(2)
+    ca.wait_for("TIFF1:FullFileName_RBV", "/ioc/data/same_000042.tiff")
+    assert ca.get("TIFF1:FileNumber_RBV") == 42
+    assert (sim_data / "posix" / "same_000042.tiff").exists()
+    assert not (sim_data / "posix" / "same_000043.tiff").exists()
+
+
+def test_tiff_capture_mode_writes_one_file_per_frame(ca, sim_data, tmp_path):
+    (sim_data / "posix" / tmp_path.name).mkdir()
+    ca.setup_file_plugin("TIFF1:", f"/ioc/data/{tmp_path.name}/", mode="Capture")
+    ca.put("TIFF1:NumCapture", 3)
+    ca.put("TIFF1:Capture", 1, wait=False)
+    ca.wait_for("TIFF1:Capture_RBV", 1)
+    ca.acquire(3)
+    ca.wait_for("TIFF1:Capture_RBV", 0)
+    ca.wait_for("TIFF1:FileNumber_RBV", 3)
+    files = sorted((sim_data / "posix" / tmp_path.name).glob("*.tiff"))
+    assert [f.name for f in files] == [f"img_00000{i}.tiff" for i in range(3)]
+    for path in files:
+        with tifffile.TiffFile(path) as tif:
+            check_frames([tif.asarray()], [tif.pages[0].tags[65000].value])
