@@ -1,4 +1,8 @@
-"""Starting and stopping IOCs, several at once, clients and IOCs that go away, the CLIs."""
+"""Starting and stopping IOCs, several at once, clients and IOCs that go away, the CLIs.
+
+This module runs after the ophyd tests on purpose: the channels of a stopped IOC keep
+searching, and many unanswered searches slow libca down for IOCs connected later.
+"""
 
 from __future__ import annotations
 
