@@ -40,7 +40,8 @@ def handler_registry(
     """``{spec: handler class}`` for every spec the mixins emit, reading through ``vfs``.
 
     Without ``vfs`` the handlers use :func:`default_vfs` (as when named by import string).
-    ``cache`` sets how network roots buffer reads (``blocks``, ``stream`` or ``file``).
+    ``cache`` sets how network roots buffer reads (``blocks``, ``stream`` or the default
+    ``file``: a handler reads every frame of its resource, so one whole-file copy wins).
     """
     registry: dict[str, type[HandlerBase]] = {}
     for cls in _HANDLERS:
@@ -51,4 +52,5 @@ def handler_registry(
 
 
 def _bind(cls: type[HandlerBase], vfs: VirtualFileSystem | None, cache: str | None) -> type:
-    return type(cls.__name__, (cls,), {"vfs": vfs, "cache": cache, "__module__": cls.__module__})
+    attrs = {"vfs": vfs, "cache": cache or cls.cache, "__module__": cls.__module__}
+    return type(cls.__name__, (cls,), attrs)
