@@ -25,7 +25,11 @@ MAX_ARRAY_BYTES = 10_000_000
 
 
 def server_environment(port: int) -> dict[str, str]:
-    """The EPICS variables of an IOC that serves on loopback port ``port`` only."""
+    """The EPICS variables of an IOC that serves on loopback port ``port`` only.
+
+    Beacons go to ``EPICS_CAS_BEACON_PORT`` (default: ``EPICS_CA_REPEATER_PORT``, 5065)
+    on 127.0.0.1, where a CA repeater may pass them on to clients.
+    """
     return {
         "EPICS_CA_SERVER_PORT": str(port),
         "EPICS_CAS_SERVER_PORT": str(port),

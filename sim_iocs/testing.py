@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from sim_iocs._ioc import client_environment
+from sim_iocs._repeater import CARepeater
 
 __all__ = [
     "SimIOC",
@@ -98,11 +99,22 @@ def configure_client_environment(ports: int = 4) -> list[int]:
     _configured_ports.extend(free_port() for _ in range(ports))
     _pool.extend(_configured_ports)
     env = client_environment(_configured_ports)
+    env.update(_start_repeater())
     previous = os.environ.get("EPICS_CA_ADDR_LIST", "").strip()
     if previous and os.environ.get("EPICS_CA_AUTO_ADDR_LIST", "").upper() == "NO":
         env["EPICS_CA_ADDR_LIST"] += " " + previous
     os.environ.update(env)
     return list(_configured_ports)
+
+
+_repeater: list[CARepeater] = []
+
+
+def _start_repeater() -> dict[str, str]:
+    """Run a CA repeater thread so that IOC beacons reach this process's libca."""
+    if not _repeater:
+        _repeater.append(CARepeater(free_port()).start())
+    return {"EPICS_CA_REPEATER_PORT": str(_repeater[0].port)}
 
 
 def _take_port() -> int:
@@ -240,6 +252,9 @@ def start_sim_ioc(
     if primed:
         args.append("--primed")
     args += list(extra_args)
+    env = dict(os.environ)
+    if _repeater:  # beacons go to this process's repeater
+        env["EPICS_CA_REPEATER_PORT"] = env["EPICS_CAS_BEACON_PORT"] = str(_repeater[0].port)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             args,
@@ -247,6 +262,7 @@ def start_sim_ioc(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=env,
         )
     ioc = SimIOC(prefix, port, process, log_path, mounts)
     _running.add(ioc)

@@ -139,3 +139,31 @@ def test_file_templates(template, expected):
             check_file_template(template)
     else:
         assert check_file_template(template) % ("/p/", "n", 7) == expected
+
+
+# -- CA repeater ---------------------------------------------------------------------
+def test_repeater_confirms_and_forwards_beacons():
+    import socket
+    import struct
+
+    from sim_iocs._repeater import CARepeater
+    from sim_iocs.testing import free_port
+
+    repeater = CARepeater(free_port())
+    header = struct.Struct("!HHHHII")
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server,
+    ):
+        client.bind(("127.0.0.1", 0))
+        client.settimeout(5)
+        server.bind(("127.0.0.1", 0))
+        registration = header.pack(24, 0, 0, 0, 0, 0x7F000001)
+        repeater.handle(registration, client.getsockname())
+        assert header.unpack(client.recv(64))[0] == 17
+        beacon = header.pack(13, 0, 5064, 0, 7, 0)
+        repeater.handle(beacon, server.getsockname())
+        forwarded = header.unpack(client.recv(64))
+        assert forwarded[:5] == (13, 0, 5064, 0, 7)
+        assert forwarded[5] == 0x7F000001  # the beacon's sender filled in
+    repeater.sock.close()
