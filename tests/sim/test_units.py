@@ -167,3 +167,17 @@ def test_repeater_confirms_and_forwards_beacons():
         assert forwarded[:5] == (13, 0, 5064, 0, 7)
         assert forwarded[5] == 0x7F000001  # the beacon's sender filled in
     repeater.sock.close()
+
+
+def test_public_namespace():
+    import sim_iocs
+
+    assert all(hasattr(sim_iocs, name) for name in sim_iocs.__all__)
+    import types
+
+    public = [
+        name
+        for name, value in vars(sim_iocs).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    ]
+    assert sorted(public) == sorted(sim_iocs.__all__)
