@@ -11,7 +11,7 @@ neither ophyd nor the templates.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -48,7 +48,6 @@ class PVSpec:
     value: Any = 0
     source: str = "template"
     ophyd_attr: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def plugin(self) -> str:
@@ -63,7 +62,7 @@ class PVSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PVSpec:
         """Build from one entry of ``ad_pvs.json``."""
-        known = {k: data[k] for k in data if k in cls.__dataclass_fields__ and k != "extra"}
+        known = {k: data[k] for k in data if k in cls.__dataclass_fields__}
         known["enum_strs"] = tuple(known.get("enum_strs", ()))
         return cls(**known)
 
