@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from filestore_vfs import UnknownRootError, VirtualFileSystem
 from filestore_vfs.areadetector import HDF5PluginWithVFS, PathTemplates, TIFFPluginWithVFS
-from sim_iocs.testing import require_softioc, sim_ioc
+from sim_iocs.testing import require_softioc
 
 from .conftest import make_detector, run_count
 
@@ -116,40 +122,30 @@ class TestWithIOC:
         assert "resource" not in names and "datum" not in names
         assert names.count("event") == 2
 
-    def test_unprimed_plugin_says_how_to_prime(self, mounts, vfs, eager_devices) -> None:  # type: ignore[no-untyped-def]
-        from ophyd.areadetector.plugins import UnprimedPlugin
+    @pytest.mark.parametrize("scenario", ["unprimed", "gone"])
+    def test_in_own_process(self, mounts, scenario) -> None:  # type: ignore[no-untyped-def]
+        """An unprimed plugin says how to prime it; an IOC gone at stage is a bounded error.
 
+        Both leave an IOC behind the client's channels, so they run in a process of their
+        own (see ``isolated.py``).
+        """
         require_softioc()
-        with sim_ioc(mounts=[f"/ioc/data={mounts['posix']}"]) as fresh:
-            det = make_detector(
-                fresh,
-                HDF5PluginWithVFS,
-                "hdf1",
-                root="/nfs",
-                write_path_template="unprimed",
-                vfs=vfs,
-                make_directories=True,
-            )
-            name = det.hdf1.file_name.get()
-            with pytest.raises(UnprimedPlugin, match=r"warmup\(\)"):
-                det.stage()
-            assert det.hdf1.file_name.get() == name  # refused before any PV was written
-
-    def test_ioc_gone_at_stage_is_a_bounded_clear_error(self, mounts, vfs) -> None:  # type: ignore[no-untyped-def]
-        require_softioc()
-        with sim_ioc(mounts=[f"/ioc/data={mounts['posix']}"], primed=True) as doomed:
-            det = make_detector(
-                doomed,
-                HDF5PluginWithVFS,
-                "hdf1",
-                root="/nfs",
-                write_path_template="gone",
-                vfs=vfs,
-                make_directories=True,
-                stage_timeout=2.0,
-            )
-            doomed.stop()
-            with pytest.raises(TimeoutError) as info:
-                det.stage()
-            assert "within 2.0 s" in str(info.value) or "connect" in str(info.value)
-            assert list(det.hdf1.collect_asset_docs()) == []
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EPICS_")}
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.areadetector.isolated", scenario, str(mounts["posix"])],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        assert lines, proc.stderr[-3000:]
+        result = json.loads(lines[-1][len("RESULT ") :])
+        if scenario == "unprimed":
+            assert result["error"] == "UnprimedPlugin" and "warmup()" in result["message"]
+            assert result["name_unchanged"]  # refused before any PV was written
+        else:
+            assert result["is_timeout"], result
+            assert "within 2.0 s" in result["message"] or "connect" in result["message"]
+            assert result["asset_docs"] == 0
