@@ -93,11 +93,15 @@ def filled_images(docs: list[tuple[str, dict]], root_map: dict[str, str], key: s
 
 
 def prepare(det: Any, plugin: Any) -> None:
-    """Beamline set-up: 64x64 UInt16, 1 ms frames, frame k = point k."""
+    """Beamline set-up: 64x64 UInt16, 10 ms frames, frame k = point k.
+
+    (With 1 ms frames ophyd's ``SingleTrigger`` can lose its own status race on a loaded
+    machine: the frame is done before ``trigger()`` returns.)
+    """
     det.wait_for_connection(all_signals=True, timeout=60)
     plugin.kind = "normal"  # ADBase reads nothing by default; ophyd's own tests do this too
     det.cam.stage_sigs["array_counter"] = 0
-    det.cam.acquire_time.set(0.001).wait(5)
+    det.cam.acquire_time.set(0.01).wait(5)
     det.cam.acquire_period.set(0).wait(5)
     det.cam.data_type.set("UInt16").wait(5)
 
