@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
+import warnings
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from datetime import datetime
@@ -92,6 +93,10 @@ class FileStoreBase(BlueskyInterface, GenerateDatumInterface):
         stage_timeout: float = 10.0,
         **kwargs: Any,
     ) -> None:
+        fs = kwargs.pop("fs", None)  # ophyd's old name for reg=
+        if reg is None and fs is not None:
+            warnings.warn(f"{type(self).__name__}: fs= is deprecated, use reg=", stacklevel=2)
+            reg = fs
         super().__init__(*args, **kwargs)
         self.vfs = vfs or default_vfs()
         self._templates = PathTemplates(
@@ -125,6 +130,16 @@ class FileStoreBase(BlueskyInterface, GenerateDatumInterface):
     def path_semantics(self) -> str:
         """Resources use POSIX paths whatever the IOC's OS."""
         return "posix"
+
+    @path_semantics.setter
+    def path_semantics(self, value: str) -> None:
+        wanted = {"nt": "windows"}.get(value, value)
+        if wanted not in ("posix", self.writer_path_semantics):
+            raise ValueError(
+                f"path_semantics={value!r}: the writer's semantics come from root "
+                f"{self.reg_root} ({self.writer_path_semantics!r}) in the VFS config; "
+                "Resources are always 'posix'"
+            )
 
     @property
     def writer_path_semantics(self) -> str:
@@ -357,7 +372,8 @@ class FileStorePluginBase(FileStoreBase):
 
     def unstage(self) -> list[Any]:
         try:
-            return super().unstage()
+            with _bounded_writes(self.stage_sigs, self, self.stage_timeout):
+                return super().unstage()
         finally:
             self._restore_paths()
 

@@ -188,6 +188,8 @@ class StreamingFlyerMixin:
 
         plugin = self._stream_plugin
         plugin._frames_per_index = 1
+        if not hasattr(self, "_fly_restore"):  # put back at unstage, as stage_sigs would be
+            self._fly_restore = [(s, s.get()) for s in (self.cam.image_mode, self.cam.num_images)]
         self.cam.image_mode.set("Multiple").wait(10)
         self.cam.num_images.set(self.fly_frames).wait(10)
         self._fly_target = int(plugin.num_captured.get()) + self.fly_frames
@@ -207,6 +209,12 @@ class StreamingFlyerMixin:
             return value is not None and int(value) >= target
 
         return SubscriptionStatus(self._stream_plugin.num_captured, written, run=True)
+
+    def unstage(self) -> list[Any]:
+        # kickoff changed these after stage, so they go back first (reverse order)
+        for signal, value in reversed(self.__dict__.pop("_fly_restore", [])):
+            signal.set(value).wait(10)
+        return super().unstage()  # type: ignore[misc]
 
     def get_index(self) -> int:
         return int(self._stream_plugin.num_captured.get())

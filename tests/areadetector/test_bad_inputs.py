@@ -90,6 +90,35 @@ class TestWithIOC:
         finally:
             det.unstage()
 
+    def test_ophyd_spellings_still_work(self, ioc, vfs) -> None:  # type: ignore[no-untyped-def]
+        class Registry:
+            def register_resource(self, **kwargs):  # type: ignore[no-untyped-def]
+                return "res-uid"
+
+            def register_datum(self, **kwargs):  # type: ignore[no-untyped-def]
+                return "res-uid/0"
+
+        with pytest.warns(UserWarning, match="fs= is deprecated"):
+            det = make_detector(
+                ioc,
+                HDF5PluginWithVFS,
+                "hdf1",
+                root="/nfs",
+                write_path_template="fs",
+                vfs=vfs,
+                make_directories=True,
+                fs=Registry(),
+            )
+        det.hdf1.path_semantics = "posix"
+        with pytest.raises(ValueError, match="come from root /nfs"):
+            det.hdf1.path_semantics = "windows"
+        det.stage()
+        try:
+            ((name, resource),) = list(det.hdf1.collect_asset_docs())
+            assert name == "resource" and resource["uid"] == "res-uid"
+        finally:
+            det.unstage()
+
     def test_trigger_after_unstage_makes_no_datum(self, ioc, vfs) -> None:  # type: ignore[no-untyped-def]
         det = make_detector(
             ioc,

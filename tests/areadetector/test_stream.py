@@ -110,10 +110,12 @@ def test_fly_scan_asset_documents_constant_in_n(ioc, vfs) -> None:  # type: igno
         det.cam.stage_sigs["array_counter"] = 0
         det.cam.acquire_time.set(EXPOSURE).wait(5)
         det.cam.acquire_period.set(0).wait(5)
+        before = (det.cam.image_mode.get(), det.cam.num_images.get())
         docs: list[tuple[str, dict]] = []
         engine = RunEngine({})
         engine.subscribe(lambda name, doc, docs=docs: docs.append((name, doc)))
         engine(fly(det))
+        assert (det.cam.image_mode.get(), det.cam.num_images.get()) == before  # restored
         assets = [n for n, _ in docs if n.startswith("stream_")]
         counts[n] = len(assets)
         sres = next(d for name, d in docs if name == "stream_resource")
