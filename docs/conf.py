@@ -26,7 +26,7 @@ extensions = [
 exclude_patterns = ["_build"]
 root_doc = "index"
 html_theme = "alabaster"
-html_static_path = ["_static"]
+html_static_path: list[str] = []  # no static files of our own (an empty _static is not in git)
 html_title = f"filestore-vfs {release}"
 html_theme_options = {
     "description": "One logical name per detector file",
