@@ -35,7 +35,7 @@ from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
 
 from ._atomic import AtomicWriteFile
 from ._errors import ConfigError, FileBusyError
-from ._network import NetworkRoot
+from ._network import ForwardStream, NetworkRoot
 from ._paths import INTERNAL_PREFIX
 from ._root import Entry
 
@@ -378,42 +378,22 @@ class BlockUploadFile(AtomicWriteFile):
             io.BufferedIOBase.close(self)
 
 
-class BlobStream(io.RawIOBase):
+class BlobStream(ForwardStream):
     """One ``Get Blob`` from ``offset`` to the end, read chunk by chunk as it arrives (for
     sequential copies: no range request per block, memory of one chunk). Seeking drops the
     download and starts another at the new offset when next read."""
 
     def __init__(self, blob: Any, offset: int) -> None:
-        super().__init__()
+        super().__init__(offset)
         self._blob = blob
-        self._pos = offset
         self._chunks: Iterator[bytes] | None = None
         self._left = memoryview(b"")
-        self._size: int | None = None
 
-    def readable(self) -> bool:
-        return True
+    def _drop(self) -> None:
+        self._chunks, self._left = None, memoryview(b"")
 
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 2:
-            offset += self._total()
-        elif whence == 1:
-            offset += self._pos
-        if offset != self._pos:
-            self._chunks, self._left = None, memoryview(b"")
-            self._pos = max(0, offset)
-        return self._pos
-
-    def _total(self) -> int:
-        if self._size is None:
-            self._size = int(self._blob.get_blob_properties().size)
-        return self._size
+    def _fetch_size(self) -> int:
+        return int(self._blob.get_blob_properties().size)
 
     def _next(self) -> bool:
         if self._chunks is None:

@@ -20,7 +20,14 @@ from ._errors import ConfigError
 from ._root import Root
 from ._transfer import copy_stream
 
-__all__ = ["CacheMode", "NetworkRoot", "ResilientReader", "TRANSIENT_ERRORS", "check_cache_mode"]
+__all__ = [
+    "CacheMode",
+    "ForwardStream",
+    "NetworkRoot",
+    "ResilientReader",
+    "TRANSIENT_ERRORS",
+    "check_cache_mode",
+]
 
 #: How a network root reads: ``blocks`` (an LRU of small blocks: h5py's many seeks),
 #: ``stream`` (large read-ahead: sequential copies), ``file`` (a whole local copy first).
@@ -233,3 +240,47 @@ class ResilientReader(io.RawIOBase):
             self._file.close()
             self._file = None
         super().close()
+
+
+class ForwardStream(io.RawIOBase):
+    """Base of the one-request sequential readers (S3, Azure): position, size and seeking.
+
+    A subclass streams from :attr:`_pos` to the end in one request; seeking only moves the
+    position and drops the request (:meth:`_drop`), so the next read starts a new one there.
+    Subclasses provide :meth:`_fetch_size`, :meth:`_drop` and ``readinto``.
+    """
+
+    def __init__(self, offset: int) -> None:
+        super().__init__()
+        self._pos = offset
+        self._size: int | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            offset += self._total()
+        elif whence == 1:
+            offset += self._pos
+        if offset != self._pos:
+            self._drop()
+            self._pos = max(0, offset)
+        return self._pos
+
+    def _total(self) -> int:
+        if self._size is None:
+            self._size = self._fetch_size()
+        return self._size
+
+    def _fetch_size(self) -> int:
+        raise NotImplementedError
+
+    def _drop(self) -> None:
+        raise NotImplementedError

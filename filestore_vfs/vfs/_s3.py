@@ -34,7 +34,7 @@ from s3fs.errors import translate_boto_error
 
 from ._atomic import AtomicWriteFile
 from ._errors import ConfigError
-from ._network import NetworkRoot
+from ._network import ForwardStream, NetworkRoot
 from ._root import Entry
 
 __all__ = ["S3File"]
@@ -389,45 +389,22 @@ class DirectUploadFile(AtomicWriteFile):
             io.BufferedIOBase.close(self)
 
 
-class S3Stream(io.RawIOBase):
+class S3Stream(ForwardStream):
     """One ``GET`` from ``offset`` to the end, read chunk by chunk as it arrives: for
     sequential copies there is no request per block (moto, and S3 itself, answer a ranged
     request much slower than they stream), and memory holds one chunk. Seeking drops the
     response and starts another at the new offset when next read."""
 
     def __init__(self, fs: s3fs.S3FileSystem, bucket: str, key: str, offset: int) -> None:
-        super().__init__()
+        super().__init__(offset)
         self._fs = fs
         self._bucket = bucket
         self._key = key
-        self._pos = offset
         self._body: Any = None
-        self._size: int | None = None
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 2:
-            offset += self._total()
-        elif whence == 1:
-            offset += self._pos
-        if offset != self._pos:
-            self._drop()
-            self._pos = max(0, offset)
-        return self._pos
-
-    def _total(self) -> int:
-        if self._size is None:
-            head = self._fs.call_s3("head_object", Bucket=self._bucket, Key=self._key)
-            self._size = int(head["ContentLength"])
-        return self._size
+    def _fetch_size(self) -> int:
+        head = self._fs.call_s3("head_object", Bucket=self._bucket, Key=self._key)
+        return int(head["ContentLength"])
 
     def _open(self) -> bool:
         if self._pos >= self._total():
