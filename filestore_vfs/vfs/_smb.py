@@ -238,7 +238,7 @@ class _PipelinedReader(io.RawIOBase):
     replies must be received) and starts again at the new offset.
     """
 
-    def __init__(self, raw: Any, offset: int, chunk: int = 1 << 20, depth: int = 8) -> None:
+    def __init__(self, raw: Any, offset: int, chunk: int = 2 << 20, depth: int = 8) -> None:
         super().__init__()
         self._raw = raw
         self._open = raw.fd
