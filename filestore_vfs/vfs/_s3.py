@@ -44,8 +44,15 @@ _shared_lock = threading.Lock()
 
 #: Bytes per read of a streamed body (one hop to s3fs' event loop each).
 STREAM_CHUNK = 4 << 20
-#: Multipart part size for uploads (S3's minimum is 5 MiB; at most 10,000 parts).
-DEFAULT_PART_SIZE = 16 << 20
+#: First multipart part size for uploads (S3's minimum is 5 MiB). s3fs holds about three
+#: parts at once (its buffer, the part cut from it, aiohttp's copy of the body), so 8 MiB keeps
+#: a streamed upload, and a copy from another network root into S3, under 64 MiB.
+DEFAULT_PART_SIZE = 8 << 20
+#: Parts double in size after every this many, so an upload of unknown length can still
+#: grow past 10,000 × the first part: with 8 MiB, 15.6 GiB at 8 MiB parts, 484 GiB in all.
+PARTS_PER_SIZE = 2000
+#: S3's largest part.
+MAX_PART_SIZE = 5 << 30
 
 
 class S3File(NetworkRoot):
@@ -69,7 +76,8 @@ class S3File(NetworkRoot):
     client_kwargs
         Passed to the botocore client (``verify``, ``use_ssl``, ...).
     part_size
-        Bytes per multipart-upload part (at least 5 MiB); smaller writes are one ``PUT``.
+        Bytes per multipart-upload part (at least 5 MiB; they double every 2,000 parts, as
+        S3 allows 10,000); smaller writes are one ``PUT``.
     """
 
     extra = "s3"
@@ -280,6 +288,7 @@ class S3File(NetworkRoot):
         raw = self.fs.open(final, mode, block_size=self.part_size, autocommit=False)
         return DirectUploadFile(
             raw,
+            part_size=self.part_size,
             name=self.logical(rel),
             commit=lambda: None,  # closing the s3fs file completes the upload
             discard=lambda: _cancel(raw),
@@ -352,17 +361,27 @@ class DirectUploadFile(AtomicWriteFile):
         raw: IO[bytes],
         *,
         translate: Callable[[], AbstractContextManager[None]],
+        part_size: int = DEFAULT_PART_SIZE,
         empty_exclusive: Callable[[], None] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(raw, **kw)
         self._translate = translate
+        self._part_size = part_size
         self._empty_exclusive = empty_exclusive
         del self.write  # the method below, not the raw file's: errors are translated
 
     def write(self, data: Any) -> int:  # type: ignore[override]
         with self._translate():
-            return self._raw.write(data)
+            written = self._raw.write(data)
+        self._grow_parts()
+        return written
+
+    def _grow_parts(self) -> None:
+        """Double the part size every :data:`PARTS_PER_SIZE` parts (s3fs cuts a part when
+        its buffer reaches ``blocksize``), so small parts never cap the object's size."""
+        doublings = len(getattr(self._raw, "parts", None) or ()) // PARTS_PER_SIZE
+        self._raw.blocksize = min(MAX_PART_SIZE, self._part_size << doublings)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         if self.closed:

@@ -21,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
+from filestore_vfs.vfs import _s3 as _s3_root
 from filestore_vfs.vfs._s3 import S3Stream
 from tests.servers import S3Server, ServerUnavailable, _s3
 from tests.servers._fixtures import require_server
@@ -125,6 +126,28 @@ def test_large_write_is_multipart_and_reads_back(s3_server: S3Server, prefix: st
     with vfs.open("/s3/mp.bin", "a" + "b") as f:
         f.write(b"tail")
     assert vfs.info("/s3/mp.bin")["size"] == len(data) + 4
+
+
+def test_parts_grow_so_an_upload_of_unknown_length_is_not_capped(
+    s3_server: S3Server, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 allows 10,000 parts: small parts (low memory) double every PARTS_PER_SIZE parts."""
+    monkeypatch.setattr(_s3_root, "PARTS_PER_SIZE", 2)
+    vfs = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix, part_size=5 * MiB)})
+    data = os.urandom(51 * MiB)
+    with vfs.open("/s3/growing.bin", "wb") as f:
+        for start in range(0, len(data), MiB):
+            f.write(data[start : start + MiB])
+    client = s3_server.client()
+    sizes = []
+    for number in range(1, 7):
+        head = client.head_object(
+            Bucket=s3_server.bucket, Key=f"{prefix}/growing.bin", PartNumber=number
+        )
+        assert head["PartsCount"] == 6
+        sizes.append(head["ContentLength"] // MiB)
+    assert sizes == [5, 5, 10, 10, 20, 1]
+    assert vfs.read_bytes("/s3/growing.bin") == data
 
 
 # -- exclusive create: If-None-Match ------------------------------------------------------------
