@@ -9,6 +9,7 @@ about us, so ``except KeyError`` or ``except PermissionError`` keeps working::
     ├── InvalidPathError        (ValueError)        a path is not a valid logical or writer path
     ├── ConfigError             (ValueError)        a configuration cannot be used
     ├── FileBusyError           (BlockingIOError)   another writer holds the path
+    ├── FileTooLargeError       (OSError, EFBIG)    a file is larger than its root can store
     ├── ReadOnlyRootError       (PermissionError)   a write to a root configured read_only
     └── BackendUnavailableError (ImportError)       the root's optional dependency is missing
 
@@ -17,12 +18,15 @@ Missing files raise the built-in :class:`FileNotFoundError`.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "FileBusyError",
+    "FileTooLargeError",
     "InvalidPathError",
     "PathEscapeError",
     "ReadOnlyRootError",
@@ -67,6 +71,23 @@ class ConfigError(VFSError, ValueError):
 
 class FileBusyError(VFSError, BlockingIOError):
     """Another writer has the same logical path open."""
+
+
+class FileTooLargeError(VFSError, OSError):
+    """A file is larger than its root can store (``errno.EFBIG``); nothing of it was kept.
+
+    ``filename`` is the logical path. The message starts with that path, so ``str()`` shows
+    the message alone rather than OSError's ``[Errno 27] ...: 'path'`` form.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(errno.EFBIG, message, path)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # OSError would rebuild it from (errno, msg, path)
+        return type(self), (self.strerror, self.filename)
 
 
 class ReadOnlyRootError(VFSError, PermissionError):
