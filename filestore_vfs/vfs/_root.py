@@ -185,6 +185,14 @@ class Root:
         """Identifies the object written, for the in-process writer registry."""
         return (type(self.fs).__name__, id(self.fs), self.fs_path(rel))
 
+    def check_size(self, rel: str, size: int) -> None:
+        """Raise :class:`FileTooLargeError` if a file of ``size`` bytes cannot be stored at ``rel``.
+
+        The VFS calls this before a transfer whose size it knows (``put_file``, ``copy``,
+        ``Storage.add_file``), so a file the backend would refuse half-way fails before a
+        byte is sent. Most backends have no limit worth checking: the default accepts any size.
+        """
+
     def cross_process_lock(self, rel: str) -> CrossProcessLock | None:
         """A lock that also keeps other processes out, where the backend has one."""
         return None

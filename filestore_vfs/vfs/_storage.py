@@ -7,6 +7,7 @@ name can never reach outside the root, nor outside ``output_dir`` when files com
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -83,6 +84,7 @@ class Storage(MutableMapping[str, str]):
         if isinstance(local_or_file, (str, os.PathLike)):
             self.vfs.put_file(local_or_file, path)
             return
+        self.vfs._check_size(path, _remaining(local_or_file))
         with self.vfs.open(path, "wb") as out:
             copy_stream(local_or_file, out)
 
@@ -139,6 +141,16 @@ class Storage(MutableMapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.list_files())
+
+
+def _remaining(f: IO[bytes]) -> int | None:
+    """The bytes left in a file object on a regular file, so a size limit is checked before
+    the upload; ``None`` for pipes, sockets and in-memory buffers (checked while streaming)."""
+    try:
+        st = os.fstat(f.fileno())
+        return max(0, st.st_size - f.tell()) if stat.S_ISREG(st.st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 class _Bar:

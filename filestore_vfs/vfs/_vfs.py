@@ -377,6 +377,7 @@ class VirtualFileSystem:
             return
         root, lp = self._split(src)
         total = self._size(root, lp)
+        self._check_size(dst, total)
         with self.open(src, "rb", cache="stream") as fin, self.open(dst, "wb") as fout:
             copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
 
@@ -440,12 +441,21 @@ class VirtualFileSystem:
         """Upload a local file, atomically."""
         source = Path(local).expanduser()
         total = source.stat().st_size
+        self._check_size(path, total)
         with open(source, "rb") as fin, self.open(path, "wb") as fout:
             copy_stream(fin, fout, total=total, progress=progress, name=str(path))
 
     def _size(self, root: Root, lp: LogicalPath) -> int | None:
         with root.translate(str(lp)):
             return root.size(lp.rel)
+
+    def _check_size(self, path: str | os.PathLike[str], size: int | None) -> None:
+        """Let the target root refuse a file too large for it before anything is sent."""
+        if size is None:
+            return
+        root, lp = self._writable(path)
+        with root.translate(str(lp)):
+            root.check_size(lp.rel, size)
 
     def storage(self, root: str) -> Storage:
         """One root seen as a bucket (qarnot-style :class:`Storage`)."""
