@@ -17,6 +17,13 @@ is open) refuses a second filestore-vfs writer, in any process, at ``open``. The
 on the target, set at ``open``, makes the commit fail if *anyone* (aiofs, ``redis-cli``)
 changed the key meanwhile: that writer gets :class:`FileBusyError` at ``close`` and its
 data is discarded. The target is never written half.
+
+A Redis string holds at most ``proto-max-bulk-len`` bytes (512 MiB unless the server says
+otherwise). The root reads that limit once per connection and refuses a larger file with
+:class:`FileTooLargeError`: before sending anything when the size is known (``put_file``,
+``copy``), at the first ``write`` that would pass it when streaming. The server's own refusal
+(its limit lowered meanwhile) becomes the same error. Either way the temporary key is deleted
+and the target keeps its old value.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import io
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
@@ -34,10 +41,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._atomic import AtomicWriteFile
-from ._errors import ConfigError, FileBusyError, InvalidPathError
+from ._errors import ConfigError, FileBusyError, FileTooLargeError, InvalidPathError
 from ._network import NetworkRoot
 from ._paths import INTERNAL_PREFIX
-from ._root import Entry
+from ._root import Entry, redact
 
 __all__ = ["RedisFile", "RedisLock"]
 
@@ -45,6 +52,13 @@ __all__ = ["RedisFile", "RedisLock"]
 DEFAULT_CHUNK = 4 << 20
 #: A temporary key left by a writer that died expires after this many seconds.
 TEMP_TTL = 24 * 3600
+#: The server setting that caps a string value, and its default (used when CONFIG is refused).
+LIMIT_OPTION = "proto-max-bulk-len"
+DEFAULT_MAX_FILE_SIZE = 512 << 20
+_MiB = 1 << 20
+#: No ``APPEND`` argument is longer than the smallest limit Redis accepts (1 MiB): a server
+#: whose limit was lowered then refuses with a reply instead of dropping the connection.
+_MAX_BULK = _MiB
 #: Keys below these first components are the VFS's own (never listed).
 _VERSION = f"{INTERNAL_PREFIX}ver"
 _TEMP = f"{INTERNAL_PREFIX}tmp"
@@ -73,6 +87,11 @@ class RedisFile(NetworkRoot):
     lock_ttl
         Seconds a writer's lock key lives without renewal (it is renewed every third of
         that while the writer is open), so a crashed writer blocks others at most this long.
+
+    :attr:`max_file_size` is the largest file the server stores: its ``proto-max-bulk-len``
+    (``CONFIG GET``, once per connection; 512 MiB if an ACL refuses ``CONFIG`` or it was
+    renamed). A larger file raises :class:`FileTooLargeError` (``errno.EFBIG``) and nothing
+    of it is kept.
     """
 
     extra = "redis"
@@ -108,6 +127,7 @@ class RedisFile(NetworkRoot):
         url_password = urlsplit(url).password if url else None
         self.secrets = frozenset(s for s in (password, url, url_password, self._password) if s)
         self._client: redis.Redis | None = None
+        self._max_file_size: int | None = None
 
     def _parse_url(self, url: str) -> None:
         parts = urlsplit(url)
@@ -154,6 +174,61 @@ class RedisFile(NetworkRoot):
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._max_file_size = None  # the next connection may reach a reconfigured server
+
+    # -- the size limit -----------------------------------------------------------------------
+    @property
+    def max_file_size(self) -> int:
+        """The largest value the server stores, in bytes (its ``proto-max-bulk-len``).
+
+        Read once per connection, because a write past it would otherwise fail half-way
+        with a bare server error; :meth:`close` forgets it.
+        """
+        if self._max_file_size is None:
+            self._max_file_size = self._call(self._read_max_file_size)
+        return self._max_file_size
+
+    def _read_max_file_size(self) -> int:
+        try:
+            value = self.client.config_get(LIMIT_OPTION).get(LIMIT_OPTION)
+        except redis.ResponseError as exc:
+            if "NOAUTH" in str(exc):
+                raise
+            return DEFAULT_MAX_FILE_SIZE  # CONFIG refused by an ACL, or renamed away
+        return int(value) if value else DEFAULT_MAX_FILE_SIZE
+
+    def check_size(self, rel: str, size: int) -> None:
+        """Refuse a known size over :attr:`max_file_size` before anything is sent."""
+        if size > self.max_file_size:
+            raise self._too_large(rel, size, "nothing was sent", self.max_file_size)
+
+    def _too_large(self, rel: str, size: int, outcome: str, limit: int | None) -> FileTooLargeError:
+        """The error for ``rel`` reaching ``size`` bytes; ``limit`` ``None``: not known.
+
+        It names the server as ``redis://host:port`` (never the password) and says both ways
+        out, because the caller cannot fix this by retrying.
+        """
+        path = self.logical(rel)
+        cap = f"the {limit / _MiB:g} MiB" if limit is not None else "the limit"
+        message = (
+            f"{path} would be {_human(size)}, more than {cap} a value can hold on Redis at "
+            f"{self._server()} ({LIMIT_OPTION}); {outcome} and the key keeps its old value "
+            f"(if any). Raise {LIMIT_OPTION} on that server (CONFIG SET {LIMIT_OPTION} "
+            "<bytes>, or redis.conf), or store files this large on a file or object-store "
+            "root (LocalFile, SFTPFile, S3File, ...)"
+        )
+        return FileTooLargeError(redact(message, self.secrets), path)
+
+    def _refused(self, rel: str, size: int) -> FileTooLargeError:
+        """The server refused an ``APPEND`` (its limit was lowered): learn the new limit."""
+        self._max_file_size = None
+        try:
+            limit: int | None = self.max_file_size
+        except Exception:  # noqa: BLE001  # the error to report is the refusal, not this
+            limit = None
+        if limit is not None and limit >= size:
+            limit = None  # CONFIG refused: the default would contradict the refusal
+        return self._too_large(rel, size, "the write was discarded", limit)
 
     # -- names ----------------------------------------------------------------------------
     @property
@@ -209,9 +284,13 @@ class RedisFile(NetworkRoot):
     def lock_key(self, rel: str) -> tuple[Any, ...]:
         return ("redis", self.host, self.port, self.db, self.key(rel))
 
+    def _server(self) -> str:
+        """``redis://host:port``, for messages (never the password)."""
+        return self.url().rsplit("/", 2)[0]
+
     # -- errors ---------------------------------------------------------------------------
     def map_error(self, exc: BaseException) -> BaseException | None:
-        where = self.url().rsplit("/", 2)[0]
+        where = self._server()
         if isinstance(exc, (redis.AuthenticationError, redis.exceptions.NoPermissionError)):
             return PermissionError(errno.EACCES, f"Redis refused the credentials: {exc}")
         if isinstance(exc, redis.TimeoutError):
@@ -373,6 +452,14 @@ class RedisFile(NetworkRoot):
         )
 
 
+def _human(size: int) -> str:
+    """``2.0 GiB (2147483649 bytes)``: readable, and exact for whoever compares limits."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            return f"{size / (1 << shift):.1f} {unit} ({size} bytes)"
+    return f"{size} bytes"
+
+
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -448,11 +535,18 @@ class RedisReader(io.RawIOBase):
 
 class RedisUpload(io.RawIOBase):
     """The raw side of a Redis writer: chunks go to a hidden temporary key; ``commit`` moves
-    it onto the target in one transaction, under the ``WATCH`` taken at open."""
+    it onto the target in one transaction, under the ``WATCH`` taken at open.
+
+    A write that would take the file past the server's limit deletes the temporary key at
+    once and raises :class:`FileTooLargeError`; later writes and the commit raise it again,
+    so a caller that catches it and closes anyway commits nothing.
+    """
 
     def __init__(self, root: RedisFile, rel: str, mode: str) -> None:
         super().__init__()
         self._root = root
+        self._limit = root.max_file_size
+        self._failed: FileTooLargeError | None = None
         self._rel = rel
         self._mode = mode
         self._key = root.key(rel)
@@ -484,18 +578,45 @@ class RedisUpload(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if self._failed is not None:
+            raise self._failed
+        if self.tell() + size > self._limit:
+            error = self._root._too_large(
+                self._rel, self.tell() + size, "the write was discarded", self._limit
+            )
+            self._give_up(error)
         self._buffer += data
         if len(self._buffer) >= self._root.chunk_size:
             self._send()
-        return memoryview(data).nbytes
+        return size
 
     def _send(self) -> None:
         if not self._buffer:
             return
-        with self._root.translate(self.name):
-            self._root.client.append(self._temp, bytes(self._buffer))
+        data = memoryview(bytes(self._buffer))
+        pipe = self._root.client.pipeline(transaction=False)  # one round trip for all pieces
+        for start in range(0, len(data), _MAX_BULK):
+            pipe.append(self._temp, data[start : start + _MAX_BULK])
+        try:
+            with self._root.translate(self.name):
+                pipe.execute()
+        except redis.ResponseError as exc:
+            if LIMIT_OPTION not in str(exc):
+                raise
+            self._give_up(self._root._refused(self._rel, self.tell()))
         self._written += len(self._buffer)
         self._buffer.clear()
+
+    def _give_up(self, error: FileTooLargeError) -> NoReturn:
+        """Drop what was sent now (the server's memory) and refuse every later call."""
+        self._failed = error
+        self._buffer.clear()
+        try:
+            self._root.client.delete(self._temp)
+        except redis.RedisError:
+            pass  # discard() tries again; else the temporary key expires by itself
+        raise error from None  # the message says all; a server reply would only repeat it
 
     def tell(self) -> int:
         return self._written + len(self._buffer)
@@ -507,6 +628,8 @@ class RedisUpload(io.RawIOBase):
     def commit(self) -> None:
         root = self._root
         try:
+            if self._failed is not None:
+                raise self._failed
             self._send()
             version_key = root._internal(_VERSION, self._rel)
             pipe = self._watch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import resource
@@ -23,7 +24,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from filestore_vfs import FileBusyError, InvalidPathError, VirtualFileSystem
+from filestore_vfs import (
+    FileBusyError,
+    FileTooLargeError,
+    InvalidPathError,
+    VFSError,
+    VirtualFileSystem,
+)
 from tests.servers import RedisServer, ServerUnavailable, _redis
 from tests.servers._fixtures import require_server
 
@@ -404,3 +411,244 @@ def test_copies_to_and_from_redis_stream_with_progress(vfs: VirtualFileSystem) -
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
     if have_peak:  # streamed: far less than the file (the issue's bound is 64 MiB)
         assert growth < size
+
+
+# -- files larger than the server's proto-max-bulk-len (issue #4: "a 2 GiB file") -------------
+TWO_GIB_PLUS = (2 << 30) + 1
+LIMIT = "proto-max-bulk-len"
+
+
+def server_limit_of(r: redis.Redis) -> int:
+    return int(r.config_get(LIMIT)[LIMIT])
+
+
+@contextlib.contextmanager
+def server_limit(r: redis.Redis, value: str) -> Iterator[int]:
+    """The shared session server's limit set to ``value`` and always put back."""
+    old = r.config_get(LIMIT)[LIMIT]
+    r.config_set(LIMIT, value)
+    try:
+        yield server_limit_of(r)
+    finally:
+        r.config_set(LIMIT, old)
+
+
+@pytest.fixture
+def small_limit(r: redis.Redis) -> Iterator[int]:
+    """1 MiB, the smallest limit Redis accepts, so streaming past it takes no time."""
+    with server_limit(r, "1mb") as limit:
+        yield limit
+
+
+def sparse_file(path: Path, size: int = TWO_GIB_PLUS) -> Path:
+    """A file of ``size`` bytes that costs no disk (a hole)."""
+    path.touch()
+    os.truncate(path, size)
+    return path
+
+
+def stray_keys(r: redis.Redis, prefix: str) -> list[bytes]:
+    """Temporary and lock keys a writer left behind."""
+    return [k for kind in ("tmp", "lock") for k in r.scan_iter(match=f"{prefix}:.~vfs-{kind}:*")]
+
+
+def appends(r: redis.Redis) -> int:
+    return int(r.info("commandstats").get("cmdstat_append", {}).get("calls", 0))
+
+
+@contextlib.contextmanager
+def nothing_sent(r: redis.Redis) -> Iterator[None]:
+    """No APPEND reached the server (its own command counter) and its memory did not grow."""
+    calls, memory = appends(r), int(r.info("memory")["used_memory"])
+    yield
+    assert appends(r) == calls
+    assert int(r.info("memory")["used_memory"]) - memory < 4 * MiB
+
+
+def check_too_large(
+    error: FileTooLargeError, server: RedisServer, path: str, size: int, limit_mib: str | None
+) -> str:
+    """The error is an EFBIG OSError of our root naming what the brief asks, and no secret."""
+    text = str(error)
+    assert isinstance(error, OSError) and isinstance(error, VFSError)
+    assert error.errno == errno.EFBIG and error.filename == path
+    assert text.startswith(f"{path} would be ") and f"({size} bytes)" in text
+    assert f"{server.host}:{server.port}" in text and LIMIT in text
+    assert "Raise proto-max-bulk-len on that server" in text and "object-store root" in text
+    if limit_mib is not None:
+        assert f"more than the {limit_mib} MiB" in text
+    assert server.password not in f"{text} {error!r}"
+    return text
+
+
+@pytest.mark.parametrize("configured_by", ["options", "url"])
+def test_2gib_put_file_fails_at_once_and_keeps_the_old_value(
+    redis_server: RedisServer, r: redis.Redis, prefix: str, tmp_path: Path, configured_by: str
+) -> None:
+    root = (
+        spec(redis_server, prefix=prefix)
+        if configured_by == "options"
+        else {"class": "RedisFile", "url": redis_server.url, "prefix": prefix}
+    )
+    vfs = VirtualFileSystem({"r": root})
+    vfs.write_bytes("/r/big.bin", b"old contents")
+    source = sparse_file(tmp_path / "big.bin")
+    calls = Calls()
+    with nothing_sent(r), pytest.raises(FileTooLargeError) as info:
+        vfs.put_file(source, "/r/big.bin", progress=calls.append_args)
+    limit_mib = f"{server_limit_of(r) / MiB:g}"
+    check_too_large(info.value, redis_server, "/r/big.bin", TWO_GIB_PLUS, limit_mib)
+    assert "nothing was sent" in str(info.value) and calls == []
+    assert vfs.read_bytes("/r/big.bin") == b"old contents"
+    assert stray_keys(r, prefix) == []
+    vfs.write_bytes("/r/big.bin", b"next")  # no lock was left behind
+    assert vfs.read_bytes("/r/big.bin") == b"next"
+
+
+def test_2gib_copy_or_move_from_a_local_root_fails_before_sending(
+    redis_server: RedisServer, r: redis.Redis, prefix: str, tmp_path: Path
+) -> None:
+    vfs = VirtualFileSystem(
+        {"r": spec(redis_server, prefix=prefix), "l": {"class": "LocalFile", "root": str(tmp_path)}}
+    )
+    sparse_file(tmp_path / "big.bin")
+    vfs.write_bytes("/r/copy.bin", b"old")
+    for action in (vfs.copy, vfs.move):
+        with nothing_sent(r), pytest.raises(FileTooLargeError) as info:
+            action("/l/big.bin", "/r/copy.bin")
+        check_too_large(info.value, redis_server, "/r/copy.bin", TWO_GIB_PLUS, None)
+    assert vfs.info("/l/big.bin")["size"] == TWO_GIB_PLUS  # the failed move kept its source
+    assert vfs.read_bytes("/r/copy.bin") == b"old" and stray_keys(r, prefix) == []
+
+
+def test_2gib_storage_add_file_fails_before_sending(
+    redis_server: RedisServer, r: redis.Redis, prefix: str, tmp_path: Path
+) -> None:
+    vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
+    storage = vfs.storage("r")
+    source = sparse_file(tmp_path / "big.bin")
+    storage.add_file(io.BytesIO(b"old"), "add.bin")
+    with open(source, "rb") as opened:
+        opened.seek(1)  # what is left of an open file counts, and is still too much
+        for what in (source, opened):
+            with nothing_sent(r), pytest.raises(FileTooLargeError) as info:
+                storage.add_file(what, "add.bin")
+            size = TWO_GIB_PLUS if what is source else TWO_GIB_PLUS - 1
+            check_too_large(info.value, redis_server, "/r/add.bin", size, None)
+    assert vfs.read_bytes("/r/add.bin") == b"old" and stray_keys(r, prefix) == []
+
+
+def test_max_file_size_is_read_once_per_connection(
+    redis_server: RedisServer, r: redis.Redis, prefix: str
+) -> None:
+    vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
+    root = vfs.roots["r"]
+    before = server_limit_of(r)
+    assert root.max_file_size == before  # type: ignore[attr-defined]
+    with server_limit(r, "1mb"):
+        assert root.max_file_size == before  # type: ignore[attr-defined]  # cached
+        root.close()
+        assert root.max_file_size == MiB  # type: ignore[attr-defined]  # a new connection
+        fresh = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
+        assert fresh.roots["r"].max_file_size == MiB  # type: ignore[attr-defined]
+
+
+def test_streaming_past_the_limit_fails_at_the_write_that_passes_it(
+    redis_server: RedisServer, r: redis.Redis, prefix: str, small_limit: int
+) -> None:
+    vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix, chunk_size=64 << 10)})
+    vfs.write_bytes("/r/s.bin", b"old")
+    block = os.urandom(256 << 10)
+    f = vfs.open("/r/s.bin", "wb")
+    for _ in range(small_limit // len(block)):
+        f.write(block)  # exactly the limit is allowed
+    [temp] = r.scan_iter(match=f"{prefix}:.~vfs-tmp:*")
+    assert r.strlen(temp) == small_limit  # the data really went to the server
+    with pytest.raises(FileTooLargeError) as info:
+        f.write(b"x")
+    check_too_large(info.value, redis_server, "/r/s.bin", small_limit + 1, "1")
+    assert "the write was discarded" in str(info.value)
+    assert not r.exists(temp)  # freed at once, before the writer is closed
+    with pytest.raises(FileTooLargeError):
+        f.write(b"y")  # the writer stays refused
+    with pytest.raises(FileTooLargeError):
+        f.close()  # closing anyway commits nothing
+    assert vfs.read_bytes("/r/s.bin") == b"old" and stray_keys(r, prefix) == []
+    with pytest.raises(FileTooLargeError), vfs.open("/r/s.bin", "wb") as g:
+        g.write(bytes(small_limit + 1))  # one write over the limit: refused before sending
+    assert vfs.read_bytes("/r/s.bin") == b"old" and stray_keys(r, prefix) == []
+    with pytest.raises(FileTooLargeError):
+        vfs.storage("r").add_file(io.BytesIO(bytes(small_limit + 1)), "s.bin")  # no fileno
+    vfs.write_bytes("/r/s.bin", block * 4)  # a second writer gets the lock and the limit
+    assert vfs.read_bytes("/r/s.bin") == block * 4
+
+
+async def test_async_writer_past_the_limit_keeps_the_old_value(
+    redis_server: RedisServer, r: redis.Redis, prefix: str, small_limit: int, tmp_path: Path
+) -> None:
+    vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix, chunk_size=64 << 10)})
+    await vfs.aio.write_bytes("/r/a.bin", b"old")
+    block = bytes(300 << 10)
+    written = 0
+    with pytest.raises(FileTooLargeError) as info:
+        async with vfs.open_file("/r/a.bin", "wb") as f:
+            for _ in range(8):
+                await f.write(block)
+                written += len(block)
+    assert written == 3 * len(block)  # the fourth write passed the limit and was refused
+    check_too_large(info.value, redis_server, "/r/a.bin", 4 * len(block), "1")
+    assert await vfs.aio.read_bytes("/r/a.bin") == b"old" and stray_keys(r, prefix) == []
+    source = sparse_file(tmp_path / "a.bin", small_limit + 1)
+    with pytest.raises(FileTooLargeError, match="nothing was sent"):
+        await vfs.aio.put_file(source, "/r/a.bin")
+    await vfs.aio.write_bytes("/r/a.bin", b"new")  # lock released
+    assert await vfs.aio.read_bytes("/r/a.bin") == b"new"
+
+
+@pytest.mark.parametrize("chunk_size", [64 << 10, 4 << 20])
+def test_server_refusal_after_its_limit_was_lowered_is_the_same_error(
+    redis_server: RedisServer, r: redis.Redis, prefix: str, chunk_size: int
+) -> None:
+    vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix, chunk_size=chunk_size)})
+    vfs.write_bytes("/r/l.bin", b"old")
+    root = vfs.roots["r"]
+    known = root.max_file_size  # type: ignore[attr-defined]
+    with server_limit(r, "1mb") as lowered:
+        assert root.max_file_size == known > lowered  # type: ignore[attr-defined]
+        # 64 KiB chunks: refused at the 5th write; 4 MiB: at close, in pieces the server
+        # still reads (one 2 MiB argument would make it drop the connection instead)
+        written = 0
+        with pytest.raises(FileTooLargeError) as info, vfs.open("/r/l.bin", "wb") as f:
+            for _ in range(8):
+                f.write(bytes(256 << 10))
+                written += 256 << 10
+        refused_at = 5 * (256 << 10) if chunk_size < lowered else written
+        assert written == (4 * (256 << 10) if chunk_size < lowered else 8 * (256 << 10))
+        text = check_too_large(info.value, redis_server, "/r/l.bin", refused_at, "1")
+        assert root.max_file_size == lowered  # type: ignore[attr-defined]  # learned
+        assert "the write was discarded" in text
+        assert vfs.read_bytes("/r/l.bin") == b"old" and stray_keys(r, prefix) == []
+        vfs.write_bytes("/r/l.bin", b"next")
+    assert vfs.read_bytes("/r/l.bin") == b"next"
+
+
+def test_config_refused_by_acl_falls_back_to_512_mib(
+    redis_server: RedisServer, r: redis.Redis, prefix: str
+) -> None:
+    user, password = f"u{prefix}", f"pw-{uuid.uuid4().hex}"
+    r.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=["~*"], commands=["+@all", "-config"]
+    )
+    try:
+        root = spec(redis_server, prefix=prefix, username=user, password=password)
+        vfs = VirtualFileSystem({"r": root})
+        assert vfs.roots["r"].max_file_size == 512 * MiB  # type: ignore[attr-defined]
+        with server_limit(r, "1mb"):
+            with pytest.raises(FileTooLargeError) as info:
+                vfs.write_bytes("/r/acl.bin", bytes(2 * MiB))
+        text = str(info.value)
+        assert "more than the limit a value can hold" in text and "512 MiB" not in text
+        assert password not in f"{text} {info.value!r}" and not vfs.exists("/r/acl.bin")
+        assert stray_keys(r, prefix) == []
+    finally:
+        r.acl_deluser(user)
