@@ -200,12 +200,21 @@ class AreaDetectorTiffHandler(_PerFrameFiles):
     kind = "TIFF"
 
     def _read(self, source: Location | str, j: int) -> np.ndarray:
-        import tifffile
-
         if isinstance(source, str):
-            return tifffile.imread(source)
+            return _read_tiff(source)
         with source.open(self.cache) as f:
-            return tifffile.imread(f)
+            return _read_tiff(f)
+
+
+def _read_tiff(source: Any) -> np.ndarray:
+    """What ``tifffile.imread`` returns, a third faster for the one-page files of AD_TIFF:
+    ``imread`` sets up a series and a thread pool per call, ``pages.first`` reads directly."""
+    import tifffile
+
+    with tifffile.TiffFile(source) as tif:
+        if len(tif.pages) == 1:
+            return tif.pages.first.asarray()
+        return tif.asarray()
 
 
 class AreaDetectorHDF5SingleHandler(_PerFrameFiles):
