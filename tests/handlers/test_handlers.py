@@ -112,6 +112,25 @@ def test_tiff_gap(vfs: VirtualFileSystem) -> None:
         fill(handler_registry(vfs), docs)
 
 
+@pytest.mark.parametrize("root", ["/detector", "/remote"])
+@pytest.mark.parametrize("pages", [1, 3])
+def test_tiff_reads_what_tifffile_imread_reads(
+    vfs: VirtualFileSystem, root: str, pages: int
+) -> None:
+    """The one-page fast path and the many-page fallback both return imread's array."""
+    import tifffile
+
+    data = np.arange(pages * 6 * 7, dtype=np.uint16).reshape(pages, 6, 7)
+    local = vfs.local_path("/temp/frame.tiff")
+    tifffile.imwrite(local, data if pages > 1 else data[0])
+    vfs.write_bytes(f"{root}/m/scan_000000.tiff", Path(local).read_bytes())
+    handler = handler_registry(vfs)["AD_TIFF"](f"{root}/m", "%s%s_%6.6d.tiff", "scan")
+    got = handler(0)
+    want = tifffile.imread(local)
+    assert got.shape == (1, *want.shape)
+    np.testing.assert_array_equal(got[0], want)
+
+
 @pytest.mark.parametrize(
     "path", ["vfs://detector/../../etc/passwd", "vfs://detector/a/..//x", "/detector/../etc"]
 )
