@@ -161,7 +161,9 @@ class Demo:
         cls = type(f"Demo{kind.upper()}Detector", (SingleTrigger, SimDetector), body)
         Device.lazy_wait_for_connection = False
         det = cls(ioc.prefix, name=f"det_{kind}")
-        det.wait_for_connection(all_signals=True, timeout=30)
+        # libca doubles the wait between searches for a channel that got no reply: a search
+        # lost in the first burst of ~600 channels retries near 30 s, again near 60 s
+        det.wait_for_connection(all_signals=True, timeout=90)
         getattr(det, attr).kind = "normal"
         det.cam.stage_sigs["array_counter"] = 0
         det.cam.acquire_time.set(EXPOSURE).wait(5)
