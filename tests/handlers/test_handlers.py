@@ -122,11 +122,13 @@ def test_tiff_reads_what_tifffile_imread_reads(
 
     data = np.arange(pages * 6 * 7, dtype=np.uint16).reshape(pages, 6, 7)
     local = vfs.local_path("/temp/frame.tiff")
-    tifffile.imwrite(local, data if pages > 1 else data[0])
+    tifffile.imwrite(local, data if pages > 1 else data[0], photometric="minisblack")
     vfs.write_bytes(f"{root}/m/scan_000000.tiff", Path(local).read_bytes())
     handler = handler_registry(vfs)["AD_TIFF"](f"{root}/m", "%s%s_%6.6d.tiff", "scan")
     got = handler(0)
     want = tifffile.imread(local)
+    with tifffile.TiffFile(local) as tif:
+        assert len(tif.pages) == pages  # the many-page case really has many pages
     assert got.shape == (1, *want.shape)
     np.testing.assert_array_equal(got[0], want)
 
