@@ -1,6 +1,7 @@
 """Benchmark the sim IOC: HDF5 streaming rate, CA latency, and ophyd's count(100).
 
-Run ``python benchmarks/bench_sim_ioc.py [--frames 1000] [--json-only]``.  It prints a
+Run ``python -m benchmarks sim_ioc`` (with the others), or ``python -m benchmarks.bench_sim_ioc
+[--frames 1000] [--json-only]`` alone.  Alone, it prints a
 table, then one JSON line (prefix ``BENCH_JSON``) for tools.  Nothing here is a test:
 numbers depend on the machine.  The caproto figures of
 ``shared/reference/sim-ioc-feasibility.md`` (measured on this VM) are printed beside ours
@@ -34,6 +35,8 @@ from sim_iocs.testing import SimIOC, configure_client_environment, sim_ioc
 configure_client_environment(ports=2)
 
 import ophyd  # noqa: E402, F401 - swaps pyepics' PV class before any PV is cached
+
+from ._report import Figure  # noqa: E402
 
 #: caproto sim measured on this VM (shared/reference/sim-ioc-feasibility.md, section 3).
 CAPROTO = {
@@ -260,20 +263,77 @@ def table(results: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def measure(frames: int) -> dict[str, float]:
+    """Every measurement above on one fresh sim IOC."""
+    with tempfile.TemporaryDirectory(prefix="bench-sim-ioc-") as tmp:
+        with sim_ioc(mounts=[f"/bench={tmp}"], primed=True, size=(64, 64)) as ioc:
+            progress("stream")
+            results = bench_stream(ioc, frames, Path(tmp))
+            progress("trigger")
+            results.update(bench_trigger(ioc))
+            progress("count")
+            results.update(bench_count(ioc))
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sim_ioc")
+    group.add_argument(
+        "--ioc-frames", type=int, default=1000, help="frames for the sim IOC's stream test"
+    )
+
+
+def run(options: argparse.Namespace) -> list[Figure]:
+    """The figures for ``python -m benchmarks sim_ioc`` (caproto's as anchors, where known)."""
+    r = measure(getattr(options, "ioc_frames", 1000))
+    return [
+        Figure(
+            "sim IOC: HDF5 Stream 512×512 UInt16",
+            r["stream_fps"],
+            None,
+            "frames/s",
+            target="≥ 200/s",
+            min_value=200,
+            notes={"ioc_cpu_percent": r["ioc_cpu_percent"]},
+        ),
+        Figure(
+            "sim IOC: CA put → monitor p50 while writing",
+            r["latency_p50_ms"],
+            None,
+            "ms",
+            notes={"p99_ms": r["latency_p99_ms"]},
+        ),
+        Figure(
+            "sim IOC: trigger → done p50, 1 ms exposure (anchor: caproto sim)",
+            r["trigger_done_p50_ms"],
+            CAPROTO["trigger_done_median_ms"],
+            "ms",
+            notes={"p99_ms": r["trigger_done_p99_ms"]},
+        ),
+        Figure(
+            "sim IOC: `count([det], num=100)`, 64×64, 1 ms (anchor: caproto sim)",
+            r["count100_s"],
+            CAPROTO["count100_s"],
+            "s",
+            target="≤ 0.4 s",
+            max_value=0.4,
+            notes={"races": r["ophyd_trigger_races"]},
+        ),
+        Figure(
+            "bluesky + `ophyd.sim` det `count(100)` (the client's own share)",
+            r["bluesky_synthetic_count100_s"],
+            CAPROTO["bluesky_synthetic_count100_s"],
+            "s",
+        ),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1000, help="frames for the stream test")
     parser.add_argument("--json-only", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-sim-ioc-") as tmp:
-        with sim_ioc(mounts=[f"/bench={tmp}"], primed=True, size=(64, 64)) as ioc:
-            progress("stream")
-            results = bench_stream(ioc, args.frames, Path(tmp))
-            progress("trigger")
-            results.update(bench_trigger(ioc))
-            progress("count")
-            results.update(bench_count(ioc))
-    results = {key: round(value, 3) for key, value in results.items()}
+    results = {key: round(value, 3) for key, value in measure(args.frames).items()}
     results["ca_server"] = "pythonSoftIOC (EPICS 7 rsrv)"
     results["cpus"] = os.cpu_count()
     if not args.json_only:
