@@ -51,7 +51,23 @@ def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+#: Loopback CA ports for every sim IOC one run may start (bench_areadetector: one per frame
+#: size and one more; bench_sim_ioc: one). libca reads the address list once, so they are
+#: reserved here, before any benchmark module imports ophyd; the modules' own calls then
+#: return these.
+CA_PORTS = 8
+
+
+def _reserve_ca_ports() -> None:
+    try:
+        from sim_iocs.testing import configure_client_environment
+    except ImportError:  # no pythonSoftIOC: the IOC benchmarks say so when they are skipped
+        return
+    configure_client_environment(ports=CA_PORTS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _reserve_ca_ports()
     names = available()
     parser = build_parser(names)
     modules = {}
