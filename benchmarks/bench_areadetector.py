@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim_iocs.testing import wait_for_device
+
 from ._report import Figure, best_of, markdown_table
 
 #: ophyd's mixin on a caproto sim, ms per point (the issue's reference figures).
@@ -189,7 +191,7 @@ def _detector(prefix: str, plugin_cls: type, **plugin_kwargs: Any) -> Any:
         {"hdf1": Cpt(plugin_cls, "HDF1:", **plugin_kwargs)},
     )
     det = cls(prefix, name="det")
-    det.wait_for_connection(all_signals=True, timeout=30)
+    wait_for_device(det, 30)
     det.hdf1.kind = "normal"
     det.cam.stage_sigs["array_counter"] = 0
     det.cam.stage_sigs["num_images"] = 1  # one frame per point, whatever a fly scan left
@@ -232,7 +234,7 @@ def _fly_detector(prefix: str, vfs: Any, frames: int) -> Any:
             )
 
     det = FlyDet(prefix, name="det", fly_frames=frames)
-    det.wait_for_connection(all_signals=True, timeout=30)
+    wait_for_device(det, 30)
     det.cam.stage_sigs["array_counter"] = 0
     # kickoff sets NumImages without restoring it at unstage (reported); restore it here
     det.cam.stage_sigs["num_images"] = frames

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 # libca reads EPICS_CA_* once: reserve the ports before anything imports ophyd/pyepics.
-from sim_iocs.testing import SimIOC, configure_client_environment, sim_ioc
+from sim_iocs.testing import SimIOC, configure_client_environment, sim_ioc, wait_for_device
 
 configure_client_environment(ports=2)
 
@@ -198,7 +198,7 @@ def bench_count(ioc: SimIOC, num: int = 100) -> dict[str, float]:
 
     Device.lazy_wait_for_connection = False
     det = Det(ioc.prefix, name="det")
-    det.wait_for_connection(all_signals=True, timeout=30)
+    wait_for_device(det, 30)
     det.hdf1.kind = "normal"
     det.cam.acquire_time.set(0.001).wait(5)
     det.cam.acquire_period.set(0).wait(5)

@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from sim_iocs._ioc import client_environment
 from sim_iocs._repeater import CARepeater
@@ -47,6 +48,7 @@ __all__ = [
     "sim_ioc",
     "sim_ioc_factory",
     "start_sim_ioc",
+    "wait_for_device",
 ]
 
 _pool: list[int] = []
@@ -320,3 +322,43 @@ if pytest is not None:
         yield factory
         for ioc in started:
             ioc.stop()
+
+
+def wait_for_device(device: Any, timeout: float = 30.0) -> None:
+    """``device.wait_for_connection(all_signals=True)``, immune to a pyepics race.
+
+    Two ophyd signals often share a PV (ophyd's ``dim0_sa`` and ``dim_sa.dim0_sa`` both
+    write ``Dim0SA``). The second gets the PV from pyepics' cache, where ``get_pv`` first
+    checks ``pv.connected`` and only then appends the signal's connection callback: a PV that
+    connects in between (libca's thread) never tells that signal, which then waits forever
+    although its PV is connected (6 of 15 runs of the IOC tests here, always on the
+    ``DimNSA`` PVs). After a first wait, such signals are told what they missed, then waited
+    for again.
+    """
+    try:
+        device.wait_for_connection(all_signals=True, timeout=timeout)
+        return
+    except TimeoutError:
+        if not _replay_missed_connections(device):
+            raise
+    device.wait_for_connection(all_signals=True, timeout=timeout)
+
+
+def _replay_missed_connections(device: Any) -> int:
+    """Call the connection and access callbacks of unconnected signals whose PVs are already
+    connected (ophyd's own callbacks, as pyepics would have); return how many PVs."""
+    replayed = 0
+    for walk in device.walk_signals(include_lazy=True):
+        signal_ = walk.item
+        if signal_.connected:
+            continue
+        for pv in {id(p): p for p in _pvs_of(signal_)}.values():
+            if pv.connected:
+                signal_._pv_connected(pvname=pv.pvname, conn=True, pv=pv)
+                signal_._pv_access_callback(pv.read_access, pv.write_access, pv=pv)
+                replayed += 1
+    return replayed
+
+
+def _pvs_of(signal_: Any) -> list[Any]:
+    return [pv for pv in (getattr(signal_, name, None) for name in ("_read_pv", "_write_pv")) if pv]

@@ -141,6 +141,8 @@ class Demo:
         from ophyd import Device
         from ophyd.areadetector import SimDetector, SingleTrigger
 
+        from sim_iocs.testing import wait_for_device
+
         from ..areadetector import HDF5PluginWithVFS, TIFFPluginWithVFS
 
         plugin, attr = (
@@ -161,9 +163,7 @@ class Demo:
         cls = type(f"Demo{kind.upper()}Detector", (SingleTrigger, SimDetector), body)
         Device.lazy_wait_for_connection = False
         det = cls(ioc.prefix, name=f"det_{kind}")
-        # libca doubles the wait between searches for a channel that got no reply: a search
-        # lost in the first burst of ~600 channels retries near 30 s, again near 60 s
-        det.wait_for_connection(all_signals=True, timeout=90)
+        wait_for_device(det, 30)  # ophyd's wait, with a pyepics race worked around
         getattr(det, attr).kind = "normal"
         det.cam.stage_sigs["array_counter"] = 0
         det.cam.acquire_time.set(EXPOSURE).wait(5)

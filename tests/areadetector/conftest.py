@@ -9,17 +9,14 @@ from typing import Any
 import pytest
 
 from filestore_vfs import VirtualFileSystem
-from sim_iocs.testing import SimIOC, require_softioc, sim_ioc
+from sim_iocs.testing import SimIOC, require_softioc, sim_ioc, wait_for_device
 
 #: Exposure of the sim cams. ophyd's ``SingleTrigger.trigger`` returns ``self._status`` after
 #: dispatching datums; if the frame is done first, the status is already ``None`` (an ophyd
 #: race a loaded 2-core machine hits at 1 ms). 10 ms leaves a wide margin.
 EXPOSURE = 0.01
-#: Seconds to wait for every signal. libca doubles the wait between searches for a channel
-#: that got no reply (from ~30 ms); a search lost in the first burst of ~600 channels can take
-#: a retry near 30 s and another near 60 s. 30 s failed once in a full CI run; 90 s covers the
-#: second retry and costs nothing when all connect at once (0.3 s).
-CONNECT_TIMEOUT = 90
+#: Seconds to wait for every signal (twice at most: see ``wait_for_device``).
+CONNECT_TIMEOUT = 30
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +71,7 @@ def make_detector(ioc: SimIOC, plugin_cls: type, attr: str, **plugin_kwargs: Any
         "Det", (SingleTrigger, SimDetector), {attr: Cpt(plugin_cls, suffix, **plugin_kwargs)}
     )
     det = cls(ioc.prefix, name="det")
-    det.wait_for_connection(all_signals=True, timeout=CONNECT_TIMEOUT)
+    wait_for_device(det, CONNECT_TIMEOUT)
     plugin = getattr(det, attr)
     plugin.kind = "normal"
     det.cam.stage_sigs["array_counter"] = 0

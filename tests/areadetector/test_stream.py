@@ -16,6 +16,7 @@ from filestore_vfs.areadetector import (
     TIFFStreamPluginWithVFS,
 )
 from sim_iocs import expected_frame
+from sim_iocs.testing import wait_for_device
 
 from .conftest import CONNECT_TIMEOUT, EXPOSURE, make_detector, run_count
 
@@ -106,7 +107,7 @@ def test_fly_scan_asset_documents_constant_in_n(ioc, vfs) -> None:  # type: igno
     counts = {}
     for n in (5, 40):
         det = FlyDet(ioc.prefix, name="det", fly_frames=n)
-        det.wait_for_connection(all_signals=True, timeout=CONNECT_TIMEOUT)
+        wait_for_device(det, CONNECT_TIMEOUT)
         det.cam.stage_sigs["array_counter"] = 0
         det.cam.acquire_time.set(EXPOSURE).wait(5)
         det.cam.acquire_period.set(0).wait(5)

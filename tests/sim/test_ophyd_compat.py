@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from sim_iocs import expected_frame
+from sim_iocs.testing import wait_for_device
 
 pytestmark = [pytest.mark.ioc, pytest.mark.timeout(120)]
 
@@ -98,7 +99,7 @@ def prepare(det: Any, plugin: Any) -> None:
     (With 1 ms frames ophyd's ``SingleTrigger`` can lose its own status race on a loaded
     machine: the frame is done before ``trigger()`` returns.)
     """
-    det.wait_for_connection(all_signals=True, timeout=60)
+    wait_for_device(det, 60)
     plugin.kind = "normal"  # ADBase reads nothing by default; ophyd's own tests do this too
     det.cam.stage_sigs["array_counter"] = 0
     det.cam.acquire_time.set(0.01).wait(5)
@@ -131,7 +132,7 @@ def test_wait_for_connection_all_signals(ad_ioc):
     Device.lazy_wait_for_connection = False
     try:
         device = Everything(ad_ioc.prefix, name="everything")
-        device.wait_for_connection(all_signals=True, timeout=60)
+        wait_for_device(device, 60)
     finally:
         Device.lazy_wait_for_connection = saved
     assert device.hdf1.plugin_type.get() == "NDFileHDF5"

@@ -1,4 +1,7 @@
-"""``check`` and ``migrate`` on runs the sim IOC really wrote through our mixins."""
+"""``check`` and ``migrate`` on runs the sim IOC really wrote through our mixins.
+
+They use this folder's session IOC (one IOC fewer to start, and the detector's channels are
+already connected)."""
 
 from __future__ import annotations
 
@@ -14,12 +17,10 @@ from filestore_vfs.areadetector import HDF5PluginWithVFS, TIFFStreamPluginWithVF
 from filestore_vfs.check import check_run, migrate_run
 from filestore_vfs.handlers import handler_registry
 from sim_iocs import expected_frame
-from tests.areadetector import conftest as _ad
+
+from .conftest import make_detector, run_count
 
 pytestmark = [pytest.mark.ioc, pytest.mark.usefixtures("eager_devices")]
-
-# The sim IOC and the writer's VFS (/detector on a Windows-style mount, /nfs), shared.
-mounts, ioc, vfs, eager_devices = _ad.mounts, _ad.ioc, _ad.vfs, _ad.eager_devices
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def runs(ioc: Any, vfs: VirtualFileSystem) -> dict[str, list[tuple[str, dict[str
         ("hdf5", HDF5PluginWithVFS, "hdf1", "/detector"),
         ("tiff_stream", TIFFStreamPluginWithVFS, "tiff1", "/nfs"),
     ):
-        det = _ad.make_detector(
+        det = make_detector(
             ioc,
             cls,
             attr,
@@ -38,7 +39,7 @@ def runs(ioc: Any, vfs: VirtualFileSystem) -> dict[str, list[tuple[str, dict[str
             vfs=vfs,
             make_directories=True,
         )
-        out[kind] = _ad.run_count(det, 3)
+        out[kind] = run_count(det, 3)
     return out
 
 
