@@ -87,11 +87,15 @@ class RedisFile(NetworkRoot):
     lock_ttl
         Seconds a writer's lock key lives without renewal (it is renewed every third of
         that while the writer is open), so a crashed writer blocks others at most this long.
+    max_file_size
+        The server's ``proto-max-bulk-len`` in bytes, for a user whose ACL hides ``CONFIG``
+        (omitted: asked with ``CONFIG GET``).
 
-    :attr:`max_file_size` is the largest file the server stores: its ``proto-max-bulk-len``
-    (``CONFIG GET``, once per connection; 512 MiB if an ACL refuses ``CONFIG`` or it was
-    renamed). A larger file raises :class:`FileTooLargeError` (``errno.EFBIG``) and nothing
-    of it is kept.
+    :attr:`max_file_size` is the largest file the server stores: the ``max_file_size``
+    option when given, else the server's ``proto-max-bulk-len`` (``CONFIG GET``, once per
+    connection; 512 MiB if an ACL refuses ``CONFIG`` or it was renamed). A larger file raises
+    :class:`FileTooLargeError` (``errno.EFBIG``) and nothing of it is kept; a server that
+    refuses a smaller one anyway is asked again.
     """
 
     extra = "redis"
@@ -110,6 +114,7 @@ class RedisFile(NetworkRoot):
         expiry: float | None = None,
         chunk_size: int = DEFAULT_CHUNK,
         lock_ttl: float = 30.0,
+        max_file_size: int | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -127,7 +132,13 @@ class RedisFile(NetworkRoot):
         url_password = urlsplit(url).password if url else None
         self.secrets = frozenset(s for s in (password, url, url_password, self._password) if s)
         self._client: redis.Redis | None = None
-        self._max_file_size: int | None = None
+        if max_file_size is not None and int(max_file_size) < 1:
+            raise ConfigError(
+                f"max_file_size must be a positive number of bytes, not {max_file_size!r}"
+            )
+        #: the configured limit (``None``: ask the server)
+        self._configured_max = None if max_file_size is None else int(max_file_size)
+        self._max_file_size: int | None = self._configured_max
 
     def _parse_url(self, url: str) -> None:
         parts = urlsplit(url)
@@ -174,7 +185,9 @@ class RedisFile(NetworkRoot):
         if self._client is not None:
             self._client.close()
             self._client = None
-        self._max_file_size = None  # the next connection may reach a reconfigured server
+        self._max_file_size = (
+            self._configured_max
+        )  # the next connection may reach a reconfigured server
 
     # -- the size limit -----------------------------------------------------------------------
     @property
@@ -221,7 +234,7 @@ class RedisFile(NetworkRoot):
 
     def _refused(self, rel: str, size: int) -> FileTooLargeError:
         """The server refused an ``APPEND`` (its limit was lowered): learn the new limit."""
-        self._max_file_size = None
+        self._max_file_size = None  # even a configured limit: the server just disagreed
         try:
             limit: int | None = self.max_file_size
         except Exception:  # noqa: BLE001  # the error to report is the refusal, not this

@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from filestore_vfs import (
+    ConfigError,
     FileBusyError,
     FileTooLargeError,
     InvalidPathError,
@@ -652,3 +653,36 @@ def test_config_refused_by_acl_falls_back_to_512_mib(
         assert stray_keys(r, prefix) == []
     finally:
         r.acl_deluser(user)
+
+
+def test_max_file_size_option_for_a_user_without_config(
+    redis_server: RedisServer, r: redis.Redis, prefix: str, tmp_path: Path
+) -> None:
+    """An ACL that hides CONFIG: the configured limit replaces the 512 MiB guess."""
+    user, password = f"o{prefix}", f"pw-{uuid.uuid4().hex}"
+    r.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=["~*"], commands=["+@all", "-config"]
+    )
+    try:
+        root = spec(
+            redis_server, prefix=prefix, username=user, password=password, max_file_size=MiB
+        )
+        vfs = VirtualFileSystem({"r": root})
+        assert vfs.roots["r"].max_file_size == MiB  # type: ignore[attr-defined]
+        vfs.write_bytes("/r/kept.bin", b"old")
+        source = tmp_path / "two-mib.bin"
+        source.write_bytes(bytes(2 * MiB))
+        with pytest.raises(FileTooLargeError, match="more than the 1 MiB") as info:
+            vfs.put_file(source, "/r/kept.bin")
+        assert password not in f"{info.value} {info.value!r}"
+        assert vfs.read_bytes("/r/kept.bin") == b"old" and stray_keys(r, prefix) == []
+        vfs.write_bytes("/r/kept.bin", bytes(MiB))  # exactly the limit is fine
+        assert vfs.info("/r/kept.bin")["size"] == MiB
+    finally:
+        r.acl_deluser(user)
+
+
+@pytest.mark.parametrize("bad", [0, -5])
+def test_max_file_size_option_must_be_positive(redis_server: RedisServer, bad: int) -> None:
+    with pytest.raises(ConfigError, match="max_file_size"):
+        VirtualFileSystem({"r": spec(redis_server, max_file_size=bad)})
