@@ -398,23 +398,34 @@ def _bounded_writes(stage_sigs: Any, device: Any, timeout: float) -> Iterator[No
             signal._write_timeout = None
 
 
+def use_hdf5_stream_file(plugin: Any) -> None:
+    """``AD_HDF5``: one file per stage that frames are appended to in Stream mode; the
+    iterative and the stream HDF5 mixins set the plugin up alike."""
+    plugin.filestore_spec = "AD_HDF5"
+    plugin.stage_sigs.update(
+        [
+            ("file_template", "%s%s_%6.6d.h5"),
+            ("file_write_mode", "Stream"),
+            ("capture", 1),
+        ]
+    )
+
+
+def hdf5_frames_per_point(plugin: Any) -> int:
+    """``NumCapture``, or the cam's ``NumImages`` when capture is unbounded (0)."""
+    num_capture = plugin.num_capture.get()
+    return plugin.parent.cam.num_images.get() if num_capture == 0 else num_capture
+
+
 class FileStoreHDF5(FileStorePluginBase):
     """One HDF5 file per stage, written in Stream mode (spec ``AD_HDF5``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.filestore_spec = "AD_HDF5"
-        self.stage_sigs.update(
-            [
-                ("file_template", "%s%s_%6.6d.h5"),
-                ("file_write_mode", "Stream"),
-                ("capture", 1),
-            ]
-        )
+        use_hdf5_stream_file(self)
 
     def get_frames_per_point(self) -> int:
-        num_capture = self.num_capture.get()
-        return self.parent.cam.num_images.get() if num_capture == 0 else num_capture
+        return hdf5_frames_per_point(self)
 
     def stage(self) -> list[Any]:
         staged = super().stage()

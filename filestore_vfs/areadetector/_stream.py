@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from event_model import compose_stream_resource
 from ophyd.device import Staged
 
-from ._filestore import FileStorePluginBase
+from ._filestore import FileStorePluginBase, hdf5_frames_per_point, use_hdf5_stream_file
 
 __all__ = ["FileStoreHDF5Stream", "FileStoreTIFFStream", "StreamingFlyerMixin"]
 
@@ -113,18 +113,10 @@ class FileStoreHDF5Stream(_StreamBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.filestore_spec = "AD_HDF5"
-        self.stage_sigs.update(
-            [
-                ("file_template", "%s%s_%6.6d.h5"),
-                ("file_write_mode", "Stream"),
-                ("capture", 1),
-            ]
-        )
+        use_hdf5_stream_file(self)
 
     def get_frames_per_point(self) -> int:
-        num_capture = self.num_capture.get()
-        return self.parent.cam.num_images.get() if num_capture == 0 else num_capture
+        return hdf5_frames_per_point(self)
 
     def stream_uri(self) -> str:
         assert self._fn is not None
