@@ -7,10 +7,14 @@ a :class:`Backend` with a VFS and an empty logical directory ``base`` on the roo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import io
 import os
-from collections.abc import Callable
+import resource
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -399,6 +403,31 @@ class BackendSuite:
         if have_peak and backend.vfs.resolve(path).url.startswith("file://"):
             assert peak_rss() - before < 64 * MiB
         backend.vfs.remove(path)
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """The local disk is "full" after ``limit`` bytes per file (``RLIMIT_FSIZE``, soft limit
+    only, restored after): writes past it fail with ``EFBIG`` instead of a ``SIGXFSZ``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def check_disk_full_download(vfs: VirtualFileSystem, path: str, tmp_path: Path) -> None:
+    """A 3 MiB download onto a local disk that is full after 1 MiB: ``EFBIG``, no partial file."""
+    vfs.write_bytes(path, os.urandom(3 * MiB))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(OSError) as info, file_size_limit(MiB):
+        vfs.get_file(path, out / "big.bin")
+    assert info.value.errno == errno.EFBIG
+    assert os.listdir(out) == []  # no partial file
 
 
 def callable_names(obj: Any) -> list[str]:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
-import errno
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -16,7 +13,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +29,7 @@ from filestore_vfs.vfs._azure import BlobLease
 from tests.servers import AzuriteServer, ServerUnavailable, _azurite
 from tests.servers._fixtures import require_server
 
-from .suite import Backend, BackendSuite, Calls, peak_rss, peak_rss_reset
+from .suite import Backend, BackendSuite, Calls, check_disk_full_download, peak_rss, peak_rss_reset
 
 pytestmark = pytest.mark.server
 MiB = 1 << 20
@@ -336,31 +332,11 @@ def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     assert source.stat().st_size == 24 * MiB
 
 
-@contextlib.contextmanager
-def file_size_limit(limit: int) -> Iterator[None]:
-    """The local disk is "full" after ``limit`` bytes per file (``RLIMIT_FSIZE``, soft limit
-    only, restored after): writes past it fail with ``EFBIG`` instead of a ``SIGXFSZ``."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
-
-
 def test_disk_full_on_download_leaves_nothing(
     azurite_server: AzuriteServer, prefix: str, tmp_path: Path
 ) -> None:
     vfs = VirtualFileSystem({"az": spec(azurite_server, prefix=prefix)})
-    vfs.write_bytes("/az/big.bin", os.urandom(3 * MiB))
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(OSError) as info, file_size_limit(MiB):
-        vfs.get_file("/az/big.bin", out / "big.bin")
-    assert info.value.errno == errno.EFBIG
-    assert os.listdir(out) == []  # no partial file
+    check_disk_full_download(vfs, "/az/big.bin", tmp_path)
 
 
 def test_spaces_unicode_and_zero_bytes(

@@ -7,7 +7,6 @@ import errno
 import io
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -35,7 +34,7 @@ from filestore_vfs import (
 from tests.servers import RedisServer, ServerUnavailable, _redis
 from tests.servers._fixtures import require_server
 
-from .suite import Backend, BackendSuite, Calls, peak_rss, peak_rss_reset
+from .suite import Backend, BackendSuite, Calls, check_disk_full_download, peak_rss, peak_rss_reset
 
 pytestmark = pytest.mark.server
 MiB = 1 << 20
@@ -351,31 +350,11 @@ def test_stopped_server_is_a_timeout_naming_the_root() -> None:
             os.killpg(server.pid, signal.SIGCONT)
 
 
-@contextlib.contextmanager
-def file_size_limit(limit: int) -> Iterator[None]:
-    """The local disk is "full" after ``limit`` bytes per file (``RLIMIT_FSIZE``, soft limit
-    only, restored after): writes past it fail with ``EFBIG`` instead of a ``SIGXFSZ``."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
-
-
 def test_disk_full_on_download_leaves_nothing(
     redis_server: RedisServer, prefix: str, tmp_path: Path
 ) -> None:
     vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
-    vfs.write_bytes("/r/big.bin", os.urandom(3 * MiB))
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(OSError) as info, file_size_limit(MiB):
-        vfs.get_file("/r/big.bin", out / "big.bin")
-    assert info.value.errno == errno.EFBIG
-    assert os.listdir(out) == []  # no partial file
+    check_disk_full_download(vfs, "/r/big.bin", tmp_path)
 
 
 def test_wrong_type_key_is_a_clear_error(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
-import resource
 import signal
 import socket
 import textwrap
@@ -26,7 +23,7 @@ from filestore_vfs.vfs._s3 import S3Stream
 from tests.servers import S3Server, ServerUnavailable, _s3
 from tests.servers._fixtures import require_server
 
-from .suite import Backend, BackendSuite, Calls, peak_rss, peak_rss_reset
+from .suite import Backend, BackendSuite, Calls, check_disk_full_download, peak_rss, peak_rss_reset
 
 pytestmark = pytest.mark.server
 MiB = 1 << 20
@@ -395,31 +392,11 @@ def own_s3_server() -> Any:
         require_server("s3", exc)
 
 
-@contextlib.contextmanager
-def file_size_limit(limit: int) -> Iterator[None]:
-    """The local disk is "full" after ``limit`` bytes per file (``RLIMIT_FSIZE``, soft limit
-    only, restored after): writes past it fail with ``EFBIG`` instead of a ``SIGXFSZ``."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
-
-
 def test_disk_full_on_download_leaves_nothing(
     s3_server: S3Server, prefix: str, tmp_path: Path
 ) -> None:
     vfs = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix)})
-    vfs.write_bytes("/s3/big.bin", os.urandom(3 * MiB))
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(OSError) as info, file_size_limit(MiB):
-        vfs.get_file("/s3/big.bin", out / "big.bin")
-    assert info.value.errno == errno.EFBIG
-    assert os.listdir(out) == []  # no partial file
+    check_disk_full_download(vfs, "/s3/big.bin", tmp_path)
 
 
 def test_spaces_and_unicode_are_kept_in_the_key(
