@@ -172,7 +172,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         "relative": resolved.relative,
         "class": type(root).__name__,
         "url": resolved.url,
-        "local_path": root.fs_path(resolved.relative) if root.local_dir else None,
+        "local_path": root.local_path(resolved.relative),
         "writer_path": writer,
     }
     if args.json:

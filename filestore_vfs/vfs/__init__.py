@@ -1,7 +1,6 @@
 """``filestore_vfs.vfs``: the virtual file system (roots, config, rules, ``vfs://``)."""
 
 from ._aio import AsyncFile, AsyncVFS
-from ._archive import ArchiveFile
 from ._default import default_config_path, default_vfs
 from ._errors import (
     BackendUnavailableError,
@@ -14,9 +13,6 @@ from ._errors import (
     UnknownRootError,
     VFSError,
 )
-from ._fsspec_root import FsspecFile
-from ._local import LocalFile, TempFile
-from ._memory import MemoryFile
 from ._paths import LogicalPath, split_logical
 from ._protocol import VFSFileSystem
 from ._registry import get_root_class, known_root_classes, register_root_class
@@ -24,6 +20,11 @@ from ._root import Root
 from ._storage import Storage
 from ._vfs import Resolved, VirtualFileSystem
 from ._writer import WriterView
+from .backends import FsspecRoot
+from .backends.archive import ArchiveFile
+from .backends.fsspec_file import FsspecFile
+from .backends.local import LocalFile, TempFile
+from .backends.memory import MemoryFile
 
 __all__ = [
     "ArchiveFile",
@@ -34,6 +35,7 @@ __all__ = [
     "FileBusyError",
     "FileTooLargeError",
     "FsspecFile",
+    "FsspecRoot",
     "InvalidPathError",
     "LocalFile",
     "LogicalPath",

@@ -23,18 +23,18 @@ __all__ = ["known_root_classes", "get_root_class", "register_root_class", "regis
 
 #: name -> (import path "module:attr", extra that installs its dependencies or None)
 _known: dict[str, tuple[str, str | None]] = {
-    "ArchiveFile": ("filestore_vfs.vfs._archive:ArchiveFile", None),
-    "AzureBlobFile": ("filestore_vfs.vfs._azure:AzureBlobFile", "azure"),
-    "FsspecFile": ("filestore_vfs.vfs._fsspec_root:FsspecFile", None),
-    "HttpFile": ("filestore_vfs.vfs._http:HttpFile", "http"),
-    "LocalFile": ("filestore_vfs.vfs._local:LocalFile", None),
-    "MemoryFile": ("filestore_vfs.vfs._memory:MemoryFile", None),
-    "RedisFile": ("filestore_vfs.vfs._redis:RedisFile", "redis"),
-    "S3File": ("filestore_vfs.vfs._s3:S3File", "s3"),
-    "SFTPFile": ("filestore_vfs.vfs._sftp:SFTPFile", "sftp"),
-    "SMBFile": ("filestore_vfs.vfs._smb:SMBFile", "smb"),
-    "SSHFile": ("filestore_vfs.vfs._sftp:SSHFile", "sftp"),
-    "TempFile": ("filestore_vfs.vfs._local:TempFile", None),
+    "ArchiveFile": ("filestore_vfs.vfs.backends.archive:ArchiveFile", None),
+    "AzureBlobFile": ("filestore_vfs.vfs.backends.azure:AzureBlobFile", "azure"),
+    "FsspecFile": ("filestore_vfs.vfs.backends.fsspec_file:FsspecFile", None),
+    "HttpFile": ("filestore_vfs.vfs.backends.http:HttpFile", "http"),
+    "LocalFile": ("filestore_vfs.vfs.backends.local:LocalFile", None),
+    "MemoryFile": ("filestore_vfs.vfs.backends.memory:MemoryFile", None),
+    "RedisFile": ("filestore_vfs.vfs.backends.redis:RedisFile", "redis"),
+    "S3File": ("filestore_vfs.vfs.backends.s3:S3File", "s3"),
+    "SFTPFile": ("filestore_vfs.vfs.backends.sftp:SFTPFile", "sftp"),
+    "SMBFile": ("filestore_vfs.vfs.backends.smb:SMBFile", "smb"),
+    "SSHFile": ("filestore_vfs.vfs.backends.sftp:SSHFile", "sftp"),
+    "TempFile": ("filestore_vfs.vfs.backends.local:TempFile", None),
 }
 assert list(_known) == sorted(_known), "keep the registry in alphabetical order"
 

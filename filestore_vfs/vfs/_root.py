@@ -1,26 +1,25 @@
-"""The base of every root class: one fsspec filesystem, a base path, and the rules.
+"""The root interface: what the VFS asks of every root, and the rules it applies to all.
 
-A root works on *relative* paths that :mod:`._paths` already checked. Subclasses turn their
-options into an fsspec filesystem (:meth:`Root._make_fs`) and a base path, and override what
-their backend does better (local files open directly, archives rewrite themselves, network
-roots lock across processes). Everything else here works for any fsspec filesystem.
+A root works on *relative* paths that :mod:`._paths` already checked. :class:`Root` holds
+what every root shares whatever its transport (its name, the writer's view, confinement,
+locking hooks, error translation without secrets) and declares the operations a backend
+implements. Most backends build on :class:`filestore_vfs.vfs.backends.FsspecRoot`, which
+implements every operation on one fsspec filesystem; a backend without an fsspec
+filesystem (Redis) implements them itself.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import errno
-import io
 import re
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, ClassVar, Protocol
-
-from fsspec import AbstractFileSystem
 
 from ._atomic import AtomicWriteFile
 from ._errors import InvalidPathError, VFSError
-from ._paths import INTERNAL_PREFIX, join_logical
+from ._paths import join_logical
 from ._writer import Semantics, WriterView, guess_semantics
 
 __all__ = ["CrossProcessLock", "Entry", "Root", "SECRET_OPTION", "redact"]
@@ -76,7 +75,7 @@ def redact(text: str, secrets: frozenset[str]) -> str:
     return text
 
 
-class Root:
+class Root(abc.ABC):
     """A named root: how *this* machine reaches one logical root, plus its writer's view.
 
     Parameters common to every root class:
@@ -109,7 +108,6 @@ class Root:
             self._writer = WriterView(str(writer_root), semantics)
         elif writer_path_semantics is not None:
             raise InvalidPathError("writer_path_semantics is set but writer_root is not")
-        self._fs: AbstractFileSystem | None = None
         self.secrets: frozenset[str] = frozenset()
 
     # -- identity -------------------------------------------------------------------------
@@ -128,41 +126,6 @@ class Root:
     def logical(self, rel: str) -> str:
         return join_logical(self.name, rel)
 
-    # -- the backend ----------------------------------------------------------------------
-    @property
-    def fs(self) -> AbstractFileSystem:
-        """The fsspec filesystem, created on first use (so config loading stays cheap)."""
-        if self._fs is None:
-            self._fs = self._make_fs()
-        return self._fs
-
-    def _make_fs(self) -> AbstractFileSystem:
-        raise NotImplementedError
-
-    @property
-    def base(self) -> str:
-        """The root's directory as a path of :attr:`fs`."""
-        raise NotImplementedError
-
-    def fs_path(self, rel: str) -> str:
-        base = self.base
-        return f"{base.rstrip('/')}/{rel}" if rel else base
-
-    def rel_of(self, fs_name: str) -> str:
-        """The relative path of a name that :attr:`fs` returned for something under us."""
-        name = self.fs._strip_protocol(fs_name).rstrip("/")
-        base = self.base.rstrip("/")
-        if name == base:
-            return ""
-        if not name.startswith(base + "/"):
-            raise VFSError(f"backend returned {fs_name!r}, which is not under /{self.name}")
-        return name[len(base) + 1 :]
-
-    def url(self, rel: str = "") -> str:
-        """A URL of the backend object, for people: never with credentials."""
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return f"{protocol}://{self.fs_path(rel).lstrip('/')}"
-
     @property
     def local_dir(self) -> str | None:
         """The directory on this machine, for roots that are local files; else ``None``."""
@@ -178,14 +141,18 @@ class Root:
         return None
 
     # -- rules ----------------------------------------------------------------------------
-    def confine(self, rel: str) -> None:
+    def confine(self, rel: str) -> None:  # noqa: B027  # a hook: most roots have no links
         """Raise :class:`PathEscapeError` if ``rel`` reaches outside the root (symlinks)."""
 
     def lock_key(self, rel: str) -> tuple[Any, ...]:
-        """Identifies the object written, for the in-process writer registry."""
-        return (type(self.fs).__name__, id(self.fs), self.fs_path(rel))
+        """Identifies the object written, for the in-process writer registry.
 
-    def check_size(self, rel: str, size: int) -> None:
+        Two roots (of two VFS objects) on the same backend object must give the same key,
+        so backends override this with what names the object on the server.
+        """
+        return (type(self).__name__, id(self), rel)
+
+    def check_size(self, rel: str, size: int) -> None:  # noqa: B027  # a hook: no limit
         """Raise :class:`FileTooLargeError` if a file of ``size`` bytes cannot be stored at ``rel``.
 
         The VFS calls this before a transfer whose size it knows (``put_file``, ``copy``,
@@ -242,115 +209,67 @@ class Root:
             exc.args = tuple(redact(a, self.secrets) if isinstance(a, str) else a for a in exc.args)
         return exc
 
-    # -- operations on relative paths -----------------------------------------------------
+    # -- operations on relative paths (what a backend implements) ------------------------
+    # Paths are relative POSIX paths that :mod:`._paths` checked and :meth:`confine` allowed;
+    # ``""`` is the root itself. Errors are built-in OSErrors or the backend's own, which
+    # :meth:`translate` maps; the VFS adds the logical path.
+
+    @abc.abstractmethod
+    def url(self, rel: str = "") -> str:
+        """A URL of the backend object, for people: never with credentials."""
+
+    @abc.abstractmethod
     def ls(self, rel: str) -> list[Entry]:
-        entries = self.fs.ls(self.fs_path(rel), detail=True)
-        out = []
-        for entry in entries:
-            sub = self.rel_of(entry["name"])
-            if sub == rel or sub.rsplit("/", 1)[-1].startswith(INTERNAL_PREFIX):
-                continue
-            out.append(self._entry(sub, entry))
-        return out
+        """The entries directly under ``rel`` (never the VFS's own hidden files)."""
 
+    @abc.abstractmethod
     def info(self, rel: str) -> Entry:
-        return self._entry(rel, self.fs.info(self.fs_path(rel)))
+        """``{"name", "size", "type": "file"|"directory", "mtime"}`` of ``rel``."""
 
-    def _entry(self, rel: str, raw: dict[str, Any]) -> Entry:
-        kind = "directory" if raw.get("type") == "directory" else "file"
-        mtime = raw.get("mtime") or raw.get("LastModified") or raw.get("last_modified")
-        if hasattr(mtime, "timestamp"):
-            mtime = mtime.timestamp()
-        return {
-            "name": self.logical(rel),
-            "size": int(raw.get("size") or 0) if kind == "file" else 0,
-            "type": kind,
-            "mtime": mtime,
-        }
+    @abc.abstractmethod
+    def exists(self, rel: str) -> bool: ...
 
-    def exists(self, rel: str) -> bool:
-        return rel == "" or bool(self.fs.exists(self.fs_path(rel)))
+    @abc.abstractmethod
+    def isdir(self, rel: str) -> bool: ...
 
-    def isdir(self, rel: str) -> bool:
-        return rel == "" or bool(self.fs.isdir(self.fs_path(rel)))
+    @abc.abstractmethod
+    def isfile(self, rel: str) -> bool: ...
 
-    def isfile(self, rel: str) -> bool:
-        return rel != "" and bool(self.fs.isfile(self.fs_path(rel)))
+    @abc.abstractmethod
+    def makedirs(self, rel: str, exist_ok: bool = True) -> None: ...
 
-    def makedirs(self, rel: str, exist_ok: bool = True) -> None:
-        if self.isfile(rel):
-            raise FileExistsError(17, "a file exists where a directory was asked for")
-        self.fs.makedirs(self.fs_path(rel), exist_ok=exist_ok)
-
+    @abc.abstractmethod
     def remove(self, rel: str) -> None:
-        if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory; use rmdir")
-        self.fs.rm_file(self.fs_path(rel))
+        """Delete a file (a directory is :class:`IsADirectoryError`)."""
 
-    def rmdir(self, rel: str, recursive: bool = False) -> None:
-        if not self.isdir(rel):
-            kind = NotADirectoryError if self.exists(rel) else FileNotFoundError
-            raise kind(20 if kind is NotADirectoryError else 2, "not a directory")
-        if recursive:
-            self.fs.rm(self.fs_path(rel), recursive=True)
-        elif self.ls(rel):
-            raise OSError(39, "directory not empty; pass recursive=True to remove its content")
-        else:
-            self.fs.rmdir(self.fs_path(rel))
+    @abc.abstractmethod
+    def rmdir(self, rel: str, recursive: bool = False) -> None: ...
 
     def rename(self, src: str, dst: str) -> None:
-        """Move within this root; roots whose backend can rename atomically override this."""
-        self.fs.mv(self.fs_path(src), self.fs_path(dst), recursive=self.isdir(src))
+        """Move within this root; ``NotImplementedError`` makes the VFS copy then delete."""
+        raise NotImplementedError
 
+    @abc.abstractmethod
     def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
         """A streaming reader; ``cache`` selects a network root's cache mode (else ignored)."""
-        if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory")
-        return self.fs.open(self.fs_path(rel), "rb")
+
+    @abc.abstractmethod
+    def open_write(self, rel: str, mode: str, release: Callable[[], None]) -> AtomicWriteFile:
+        """A writer whose content replaces ``rel`` in one step when closed (see the rules).
+
+        ``mode`` is ``wb``, ``ab`` or ``xb``; ``release`` must be called exactly once when
+        the writer is closed or aborted (the VFS's locks).
+        """
 
     def size(self, rel: str) -> int | None:
         return self.info(rel).get("size")
 
-    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
-        """A writer to a temporary sibling that replaces ``rel`` when closed."""
-        final = self.fs_path(rel)
-        if self.fs.isdir(final):
-            raise IsADirectoryError(21, "is a directory")
-        if mode == "xb" and self.fs.exists(final):
-            raise FileExistsError(17, "already exists")
-        tmp = self._temp_sibling(final)
-        parent = final.rsplit("/", 1)[0]
-        if parent and not self.fs.exists(parent):
-            self.fs.makedirs(parent, exist_ok=True)
-        if mode == "ab" and self.fs.exists(final):
-            self.fs.cp_file(final, tmp)
-            raw = self.fs.open(tmp, "ab")
-        else:
-            raw = self.fs.open(tmp, "wb")
-        exclusive = mode == "xb"
+    def local_path(self, rel: str) -> str | None:
+        """The path of ``rel`` on this machine, for roots that are local directories."""
+        top = self.local_dir
+        if top is None:
+            return None
+        return f"{top.rstrip('/')}/{rel}" if rel else top
 
-        def commit() -> None:
-            if exclusive and self.fs.exists(final):
-                raise FileExistsError(17, "already exists")
-            self.fs.mv(tmp, final)
-
-        def discard() -> None:
-            if self.fs.exists(tmp):
-                self.fs.rm_file(tmp)
-
-        return AtomicWriteFile(
-            raw, name=self.logical(rel), commit=commit, discard=discard, release=release
-        )
-
-    @staticmethod
-    def _temp_sibling(final: str) -> str:
-        head, _, tail = final.rpartition("/")
-        return f"{head}/{INTERNAL_PREFIX}tmp-{uuid.uuid4().hex[:12]}-{tail}"
-
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  # a hook: most roots hold no connection
         """Release connections; the default has none."""
-
-
-def bytes_reader(data: bytes) -> IO[bytes]:
-    """A reader over bytes already in memory, without copying them."""
-    return io.BytesIO(data)

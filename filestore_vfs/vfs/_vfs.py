@@ -132,12 +132,13 @@ class VirtualFileSystem:
     def local_path(self, path: str | os.PathLike[str]) -> str:
         """The path on this machine, for roots that are local directories."""
         root, lp = self._split(path)
-        if root.local_dir is None:
+        local = root.local_path(lp.rel)
+        if local is None:
             raise InvalidPathError(
                 f"root /{root.name} is a {type(root).__name__}, not a local directory; "
                 "use get_file() to fetch a local copy"
             )
-        return root.fs_path(lp.rel)
+        return local
 
     def writer_path(self, path: str | os.PathLike[str]) -> str:
         """How the writer (the detector IOC) spells ``path``: ``D:\\assets\\a\\b.h5``."""

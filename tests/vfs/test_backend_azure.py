@@ -25,7 +25,7 @@ from azure.storage.blob import (
 )
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
-from filestore_vfs.vfs._azure import BlobLease
+from filestore_vfs.vfs.backends.azure import BlobLease
 from tests.servers import AzuriteServer, ServerUnavailable, _azurite
 from tests.servers._fixtures import require_server
 

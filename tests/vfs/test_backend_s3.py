@@ -18,8 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
-from filestore_vfs.vfs import _s3 as _s3_root
-from filestore_vfs.vfs._s3 import S3Stream
+from filestore_vfs.vfs.backends import s3 as _s3_root
+from filestore_vfs.vfs.backends.s3 import S3Stream
 from tests.servers import S3Server, ServerUnavailable, _s3
 from tests.servers._fixtures import require_server
 

@@ -32,10 +32,10 @@ import s3fs
 from fsspec.asyn import sync
 from s3fs.errors import translate_boto_error
 
-from ._atomic import AtomicWriteFile
-from ._errors import ConfigError
-from ._network import ForwardStream, NetworkRoot
-from ._root import Entry
+from .._atomic import AtomicWriteFile
+from .._errors import ConfigError
+from .._root import Entry
+from ._network import ForwardStream, FsspecNetworkRoot
 
 __all__ = ["S3File"]
 
@@ -55,7 +55,7 @@ PARTS_PER_SIZE = 2000
 MAX_PART_SIZE = 5 << 30
 
 
-class S3File(NetworkRoot):
+class S3File(FsspecNetworkRoot):
     """Objects under ``s3://<bucket>/<prefix>/``.
 
     bucket

@@ -16,11 +16,12 @@ from typing import IO, Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from ._atomic import AtomicWriteFile
-from ._errors import PathEscapeError
-from ._locking import FlockLock
-from ._paths import INTERNAL_PREFIX
-from ._root import Entry, Root
+from .._atomic import AtomicWriteFile
+from .._errors import PathEscapeError
+from .._locking import FlockLock
+from .._paths import INTERNAL_PREFIX
+from .._root import Entry
+from ._fsspec import FsspecRoot
 
 __all__ = ["LocalFile", "TempFile"]
 
@@ -37,7 +38,7 @@ def confine_local(base: str, rel: str, logical: str) -> None:
         )
 
 
-class LocalFile(Root):
+class LocalFile(FsspecRoot):
     """A directory on this machine.
 
     root

@@ -23,11 +23,11 @@ import smbclient._pool as smb_pool
 import smbprotocol.exceptions as smb_errors
 from fsspec.implementations.smb import SMBFileSystem, _as_unc_path
 
-from ._atomic import AtomicWriteFile
-from ._errors import ConfigError
+from .._atomic import AtomicWriteFile
+from .._errors import ConfigError
+from .._root import Entry
 from ._lockfile import DEFAULT_LOCK_TIMEOUT, LockFile, lock_path_for
-from ._network import NetworkRoot
-from ._root import Entry
+from ._network import FsspecNetworkRoot
 
 __all__ = ["SMBFile"]
 
@@ -37,7 +37,7 @@ _DEAD_SOCKET = {errno.EBADF, errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN}
 _CREDIT_BYTES = 65536
 
 
-class SMBFile(NetworkRoot):
+class SMBFile(FsspecNetworkRoot):
     """A directory on an SMB share (pyobs' options, plus ``port`` and locks).
 
     hostname, port

@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, ClassVar, Literal
 
-from ._errors import ConfigError
-from ._root import Root
-from ._transfer import copy_stream
+from .._errors import ConfigError
+from .._root import Root
+from .._transfer import copy_stream
+from ._fsspec import FsspecRoot
 
 __all__ = [
     "CacheMode",
     "ForwardStream",
+    "FsspecNetworkRoot",
     "NetworkRoot",
     "ResilientReader",
     "TRANSIENT_ERRORS",
@@ -102,12 +104,9 @@ class NetworkRoot(Root):
     def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
         """Open ``rel`` for reading at ``offset``; :meth:`open_read` retries through this.
 
-        ``options`` are fsspec's ``block_size`` and ``cache_type`` for the chosen cache mode.
+        ``options`` are what :meth:`open_options` gives for the chosen cache mode.
         """
-        f = self.fs.open(self.fs_path(rel), "rb", **options)
-        if offset:
-            f.seek(offset)
-        return f
+        raise NotImplementedError(f"{type(self).__name__} must implement open_remote")
 
     def open_read(self, rel: str, cache: CacheMode | None = None) -> IO[bytes]:
         if self.isdir(rel):
@@ -157,6 +156,17 @@ class NetworkRoot(Root):
                 os.unlink(tmp)
             raise
         return target
+
+
+class FsspecNetworkRoot(NetworkRoot, FsspecRoot):
+    """A network root on an fsspec filesystem (HTTP, SFTP, SMB, S3, Azure)."""
+
+    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
+        """``options`` are fsspec's ``block_size`` and ``cache_type`` for the cache mode."""
+        f = self.fs.open(self.fs_path(rel), "rb", **options)
+        if offset:
+            f.seek(offset)
+        return f
 
 
 class ResilientReader(io.RawIOBase):

@@ -7,12 +7,13 @@ roots that name the same ``share`` get the same one.
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import IO, Any
 
 from fsspec.implementations.memory import MemoryFileSystem
 
-from ._root import Root, bytes_reader
+from ._fsspec import FsspecRoot
 
 __all__ = ["MemoryFile"]
 
@@ -24,7 +25,7 @@ def _new_store() -> MemoryFileSystem:
     return MemoryFileSystem(global_store=False, skip_instance_cache=True)
 
 
-class MemoryFile(Root):
+class MemoryFile(FsspecRoot):
     """Files in this process's memory.
 
     share
@@ -58,4 +59,4 @@ class MemoryFile(Root):
                 raise IsADirectoryError(21, "is a directory") from None
             raise FileNotFoundError(2, "no such file") from None
         # A reader of its own over the stored bytes: concurrent readers never share a position.
-        return bytes_reader(stored.getvalue())
+        return io.BytesIO(stored.getvalue())

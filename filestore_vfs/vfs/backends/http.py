@@ -43,11 +43,11 @@ from fsspec.asyn import sync
 from fsspec.implementations.http import HTTPFileSystem
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._atomic import AtomicWriteFile
-from ._errors import ConfigError
-from ._network import NetworkRoot
-from ._paths import INTERNAL_PREFIX
-from ._root import Entry
+from .._atomic import AtomicWriteFile
+from .._errors import ConfigError
+from .._paths import INTERNAL_PREFIX
+from .._root import Entry
+from ._network import FsspecNetworkRoot
 
 __all__ = ["HttpFile"]
 
@@ -63,7 +63,7 @@ _PROPFIND_BODY = (
 )
 
 
-class HttpFile(NetworkRoot):
+class HttpFile(FsspecNetworkRoot):
     """Files under a URL (pyobs' options, plus authentication, TLS and upload modes).
 
     download

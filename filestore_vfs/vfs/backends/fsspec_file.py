@@ -7,9 +7,10 @@ from typing import Any
 import fsspec
 from fsspec import AbstractFileSystem
 
-from ._errors import BackendUnavailableError, ConfigError
-from ._local import confine_local
-from ._root import SECRET_OPTION, Root
+from .._errors import BackendUnavailableError, ConfigError
+from .._root import SECRET_OPTION
+from ._fsspec import FsspecRoot
+from .local import confine_local
 
 __all__ = ["FsspecFile", "PROTOCOL_EXTRAS"]
 
@@ -27,7 +28,7 @@ PROTOCOL_EXTRAS = {
 }
 
 
-class FsspecFile(Root):
+class FsspecFile(FsspecRoot):
     """Any fsspec filesystem, rooted at a path of it.
 
     protocol

@@ -22,11 +22,11 @@ from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 from sshfs import SSHFileSystem
 
-from ._atomic import AtomicWriteFile
-from ._errors import ConfigError
+from .._atomic import AtomicWriteFile
+from .._errors import ConfigError
+from .._root import Entry
 from ._lockfile import DEFAULT_LOCK_TIMEOUT, LockFile, lock_path_for
-from ._network import NetworkRoot
-from ._root import Entry
+from ._network import FsspecNetworkRoot
 
 __all__ = ["SFTPFile", "SSHFile"]
 
@@ -47,7 +47,7 @@ _SFTP_ERRNO = {
 }
 
 
-class SFTPFile(NetworkRoot):
+class SFTPFile(FsspecNetworkRoot):
     """A directory on an SFTP server (pyobs' options, plus host-key checking and locks).
 
     hostname, port

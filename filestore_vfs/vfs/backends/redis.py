@@ -40,11 +40,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ._atomic import AtomicWriteFile
-from ._errors import ConfigError, FileBusyError, FileTooLargeError, InvalidPathError
+from .._atomic import AtomicWriteFile
+from .._errors import ConfigError, FileBusyError, FileTooLargeError, InvalidPathError
+from .._paths import INTERNAL_PREFIX
+from .._root import Entry, redact
 from ._network import NetworkRoot
-from ._paths import INTERNAL_PREFIX
-from ._root import Entry, redact
 
 __all__ = ["RedisFile", "RedisLock"]
 
@@ -176,10 +176,6 @@ class RedisFile(NetworkRoot):
                     **options,
                 )
         return self._client
-
-    @property
-    def fs(self) -> Any:
-        raise NotImplementedError("RedisFile has no fsspec filesystem")
 
     def close(self) -> None:
         if self._client is not None:

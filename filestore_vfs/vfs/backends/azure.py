@@ -33,11 +33,11 @@ from azure.storage.blob import BlobServiceClient, LinearRetry
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
 
-from ._atomic import AtomicWriteFile
-from ._errors import ConfigError, FileBusyError
-from ._network import ForwardStream, NetworkRoot
-from ._paths import INTERNAL_PREFIX
-from ._root import Entry
+from .._atomic import AtomicWriteFile
+from .._errors import ConfigError, FileBusyError
+from .._paths import INTERNAL_PREFIX
+from .._root import Entry
+from ._network import ForwardStream, FsspecNetworkRoot
 
 __all__ = ["AzureBlobFile", "BlobLease"]
 
@@ -47,7 +47,7 @@ STREAM_CHUNK = 4 << 20
 DEFAULT_PART_SIZE = 16 << 20
 
 
-class AzureBlobFile(NetworkRoot):
+class AzureBlobFile(FsspecNetworkRoot):
     """Blobs under ``<container>/<prefix>/`` of one storage account.
 
     account_name

@@ -29,8 +29,8 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from ._errors import FileBusyError
-from ._paths import INTERNAL_PREFIX
+from .._errors import FileBusyError
+from .._paths import INTERNAL_PREFIX
 
 __all__ = ["LockFile", "lock_path_for", "DEFAULT_LOCK_TIMEOUT"]
 

@@ -22,11 +22,12 @@ from fsspec.implementations.memory import MemoryFileSystem
 from fsspec.implementations.tar import TarFileSystem
 from fsspec.implementations.zip import ZipFileSystem
 
-from ._atomic import AtomicWriteFile
-from ._errors import ConfigError, ReadOnlyRootError
-from ._locking import FlockLock
-from ._paths import INTERNAL_PREFIX
-from ._root import Entry, Root
+from .._atomic import AtomicWriteFile
+from .._errors import ConfigError, ReadOnlyRootError
+from .._locking import FlockLock
+from .._paths import INTERNAL_PREFIX
+from .._root import Entry
+from ._fsspec import FsspecRoot
 
 __all__ = ["ArchiveFile"]
 
@@ -34,7 +35,7 @@ _COPY_CHUNK = 1 << 20
 _rewrite_lock = threading.Lock()
 
 
-class ArchiveFile(Root):
+class ArchiveFile(FsspecRoot):
     """A ``.zip`` or ``.tar[.gz|.bz2|.xz]`` file on this machine, seen as a directory tree.
 
     archive
