@@ -13,14 +13,16 @@ about us, so ``except KeyError`` or ``except PermissionError`` keeps working::
     ├── ReadOnlyRootError       (PermissionError)   a write to a root configured read_only
     └── BackendUnavailableError (ImportError)       the root's optional dependency is missing
 
-Missing files raise the built-in :class:`FileNotFoundError`.
+Missing files raise the built-in :class:`FileNotFoundError`. The built-in OS errors are made
+by the small constructors at the end (:func:`not_found`, :func:`is_a_directory`, ...), so every
+one carries the right ``errno`` constant and a reason a person can read.
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "BackendUnavailableError",
@@ -32,6 +34,19 @@ __all__ = [
     "ReadOnlyRootError",
     "UnknownRootError",
     "VFSError",
+    "ERRNO_OF",
+    "REASON_OF",
+    "already_exists",
+    "connection_refused",
+    "connection_reset",
+    "io_error",
+    "is_a_directory",
+    "not_a_directory",
+    "not_empty",
+    "not_found",
+    "os_error",
+    "permission_denied",
+    "timed_out",
 ]
 
 
@@ -104,3 +119,86 @@ class BackendUnavailableError(VFSError, ImportError):
             super().__init__(f"{what} is not available{detail}")
         else:
             super().__init__(f"{what} needs `pip install 'filestore-vfs[{extra}]'`{detail}")
+
+
+# -- built-in OS errors with errno constants ------------------------------------------------
+_E = TypeVar("_E", bound=OSError)
+
+#: The errno each built-in OS error stands for (``OSError(errno, reason, filename)``).
+ERRNO_OF: dict[type[OSError], int] = {
+    FileNotFoundError: errno.ENOENT,
+    IsADirectoryError: errno.EISDIR,
+    NotADirectoryError: errno.ENOTDIR,
+    FileExistsError: errno.EEXIST,
+    PermissionError: errno.EACCES,
+    TimeoutError: errno.ETIMEDOUT,
+    ConnectionError: errno.ECONNABORTED,
+    ConnectionResetError: errno.ECONNRESET,
+    ConnectionRefusedError: errno.ECONNREFUSED,
+}
+#: The reason said when a caller gives none.
+REASON_OF: dict[type[OSError], str] = {
+    FileNotFoundError: "no such file or directory",
+    IsADirectoryError: "is a directory",
+    NotADirectoryError: "not a directory",
+    FileExistsError: "already exists",
+    PermissionError: "permission denied",
+}
+
+
+def os_error(
+    kind: type[_E], reason: str | None = None, path: str | None = None, *, code: int | None = None
+) -> _E:
+    """``kind(errno, reason, path)`` with the errno constant of ``kind`` (or ``code``).
+
+    A path of ``None`` is left out, so ``str()`` reads ``[Errno 2] reason`` rather than
+    ``[Errno 2] reason: None``.
+    """
+    number = code if code is not None else ERRNO_OF.get(kind, errno.EIO)
+    text = reason or REASON_OF.get(kind) or kind.__name__
+    return kind(number, text) if path is None else kind(number, text, path)
+
+
+def not_found(
+    reason: str = "no such file or directory", path: str | None = None
+) -> FileNotFoundError:
+    return os_error(FileNotFoundError, reason, path)
+
+
+def is_a_directory(reason: str = "is a directory", path: str | None = None) -> IsADirectoryError:
+    return os_error(IsADirectoryError, reason, path)
+
+
+def not_a_directory(reason: str = "not a directory", path: str | None = None) -> NotADirectoryError:
+    return os_error(NotADirectoryError, reason, path)
+
+
+def already_exists(reason: str = "already exists", path: str | None = None) -> FileExistsError:
+    return os_error(FileExistsError, reason, path)
+
+
+def not_empty(reason: str = "directory not empty", path: str | None = None) -> OSError:
+    return os_error(OSError, reason, path, code=errno.ENOTEMPTY)
+
+
+def io_error(reason: str, path: str | None = None) -> OSError:
+    return os_error(OSError, reason, path, code=errno.EIO)
+
+
+def permission_denied(
+    reason: str = "permission denied", path: str | None = None, *, code: int = errno.EACCES
+) -> PermissionError:
+    """``EACCES`` by default; ``code=errno.EPERM`` for an operation never allowed."""
+    return os_error(PermissionError, reason, path, code=code)
+
+
+def connection_reset(reason: str, path: str | None = None) -> ConnectionError:
+    return os_error(ConnectionError, reason, path, code=errno.ECONNRESET)
+
+
+def connection_refused(reason: str, path: str | None = None) -> ConnectionError:
+    return os_error(ConnectionError, reason, path, code=errno.ECONNREFUSED)
+
+
+def timed_out(reason: str, path: str | None = None) -> TimeoutError:
+    return os_error(TimeoutError, reason, path)
