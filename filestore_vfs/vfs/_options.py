@@ -207,7 +207,7 @@ def understood(tp: Any) -> bool:
         return True
     if origin is Literal:
         return True
-    if origin in (dict, list) or _is_union(tp):
+    if origin in (dict, Mapping, list) or _is_union(tp):
         return all(understood(a) for a in typing.get_args(tp))
     return False
 
@@ -337,7 +337,8 @@ def coerce_value(name: str, value: Any, tp: Any, where: str) -> Any:
     except _MismatchError:
         shown = _shown(name, value)
         if _expects_str(tp) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            shown += " (quote it in YAML to give a string)"
+            note = "quote it in YAML to give a string"
+            shown = f"{shown[:-1]}; {note})" if shown.endswith(")") else f"{shown} ({note})"
         raise ConfigError(
             f"{where}: option {name!r} must be {describe_type(tp)}, not {shown}"
         ) from None
