@@ -11,7 +11,8 @@ constructor declares (the annotations of ``__init__``, followed up the MRO throu
 ``int``, ``float``
     Numbers, and strings that spell one (``"123"``, ``"1.5"``); never a boolean.
 ``str``
-    Strings only (a number given where a string is expected must be quoted).
+    Strings only (a number given where a string is expected must be quoted), and
+    ``os.PathLike`` objects from mappings built in Python.
 ``X | None``, ``Literal[...]``, ``dict[str, ...]``, ``list[...]``
     As they read; ``Any`` (and an annotation this module does not know) is passed as is.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import re
 import types
 import typing
@@ -231,6 +233,10 @@ def _coerce(value: Any, tp: Any) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, os.PathLike):  # a pathlib.Path in a mapping built in Python
+            path = os.fspath(value)
+            if isinstance(path, str):
+                return path
         raise _MismatchError
     if origin is Literal:
         return _to_literal(value, typing.get_args(tp))

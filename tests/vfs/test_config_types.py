@@ -277,6 +277,11 @@ def test_pyobs_class_names_are_coerced_too(tmp_path: Path) -> None:
     assert vfs.roots["d"].read_only is False
 
 
+def test_paths_from_python_are_strings(tmp_path: Path) -> None:
+    vfs = VirtualFileSystem({"d": {"class": "LocalFile", "root": tmp_path}}, defaults=False)
+    assert vfs.local_path("/d/x") == str(tmp_path / "x")
+
+
 def test_root_objects_are_not_coerced() -> None:
     root = MemoryFile(read_only=True)
     vfs = VirtualFileSystem({"d": root}, defaults=False)
