@@ -102,7 +102,7 @@ OPTION_RANGES: Mapping[str, Range] = types.MappingProxyType(
         "expiry": _POSITIVE,
         "db": _NOT_NEGATIVE,
         # locks and leases
-        "lock_timeout": _POSITIVE,
+        "lock_timeout": _NOT_NEGATIVE,  # 0: any other writer's lock file counts as stale
         "lock_ttl": _POSITIVE,
         "lease_duration": Range(15, 60),
     }
