@@ -12,7 +12,9 @@ Accepted shapes (pyobs' ``vfs:`` block loads unchanged)::
           writer_root: 'D:\\assets'
 
 String option values may use ``${NAME}`` to take a value (a password, say) from the
-environment, so secrets need not be written into the file.
+environment, so secrets need not be written into the file. Every option value is then
+coerced to the type the root class declares (``"false"`` is ``False`` for a ``bool``) and
+checked against its range, by :mod:`._options`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import yaml
 
 from ._errors import ConfigError, InvalidPathError
+from ._options import coerce_bool, coerce_options
 from ._paths import check_root_name
 from ._registry import get_root_class
 from ._root import Root
@@ -102,7 +105,7 @@ def parse_config(data: Any, origin: str = "<config>") -> tuple[dict[str, Root], 
     for name, spec in roots.items():
         root = build_root(str(name), spec, origin)
         built[root.name] = root
-    return built, bool(data.get("defaults", True))
+    return built, coerce_bool(data.get("defaults", True), f"{origin}: 'defaults:'")
 
 
 def build_root(name: str, spec: Any, origin: str = "<config>") -> Root:
@@ -120,7 +123,9 @@ def build_root(name: str, spec: Any, origin: str = "<config>") -> Root:
         )
     options = {k: _expand(v, f"{origin}: root '{bare}' option {k!r}") for k, v in spec.items()}
     cls = get_root_class(str(options.pop("class")))
-    _check_options(cls, options, f"{origin}: root '{bare}' ({cls.__name__})")
+    where = f"{origin}: root '{bare}' ({cls.__name__})"
+    _check_options(cls, options, where)
+    options = coerce_options(cls, options, where)
     try:
         root = cls(**options)
     except (ConfigError, InvalidPathError) as exc:

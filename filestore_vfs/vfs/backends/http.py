@@ -108,8 +108,6 @@ class HttpFile(FsspecNetworkRoot):
         self.username = username or user
         self._password = password if password is not None else pw
         self._token = token
-        if isinstance(verify_tls, str) and verify_tls.lower() in ("true", "false"):
-            verify_tls = verify_tls.lower() == "true"
         if isinstance(verify_tls, str) and not os.path.isfile(os.path.expanduser(verify_tls)):
             raise ConfigError(f"verify_tls: no CA bundle at {verify_tls!r}")
         self.verify_tls = (
