@@ -9,6 +9,7 @@ servers without locks get lock files).
 
 from __future__ import annotations
 
+import posixpath
 import uuid
 from collections.abc import Callable
 from typing import IO, Any
@@ -19,14 +20,17 @@ from .._atomic import AtomicWriteFile
 from .._errors import VFSError
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry, Root
+from ._lockfile import lock_path_for
 
-__all__ = ["FsspecRoot"]
+__all__ = ["DirectoryRoot", "FsspecRoot"]
 
 
 class FsspecRoot(Root):
     """A root whose operations run on :attr:`fs` under :attr:`base`."""
 
     _fs: AbstractFileSystem | None = None
+    #: Create missing parent directories on write (:class:`DirectoryRoot` makes it an option).
+    mkdir: bool = True
 
     @property
     def fs(self) -> AbstractFileSystem:
@@ -137,37 +141,100 @@ class FsspecRoot(Root):
         return self.info(rel).get("size")
 
     def open_write(self, rel: str, mode: str, release: Callable[[], None]) -> AtomicWriteFile:
-        """A writer to a temporary sibling that replaces ``rel`` when closed."""
+        """A writer to a temporary sibling that replaces ``rel`` when closed.
+
+        A root changes how the sibling is opened (:meth:`_open_temp`) and how it replaces
+        the target (:meth:`_commit_temp`, :meth:`_replace`); the rest is the same for all.
+        """
         final = self.fs_path(rel)
         if self.fs.isdir(final):
             raise IsADirectoryError(21, "is a directory")
-        if mode == "xb" and self.fs.exists(final):
+        if mode == "xb" and self.fs.lexists(final):
             raise FileExistsError(17, "already exists")
         tmp = self._temp_sibling(final)
-        parent = final.rsplit("/", 1)[0]
-        if parent and not self.fs.exists(parent):
-            self.fs.makedirs(parent, exist_ok=True)
-        if mode == "ab" and self.fs.exists(final):
+        self._ensure_parent(final)
+        appending = mode == "ab" and self.fs.exists(final)
+        if appending:
             self.fs.cp_file(final, tmp)
-            raw = self.fs.open(tmp, "ab")
-        else:
-            raw = self.fs.open(tmp, "wb")
+        raw = self._open_temp(tmp, appending)
         exclusive = mode == "xb"
 
         def commit() -> None:
-            if exclusive and self.fs.exists(final):
-                raise FileExistsError(17, "already exists")
-            self.fs.mv(tmp, final)
+            self._commit_temp(tmp, final, exclusive)
 
         def discard() -> None:
-            if self.fs.exists(tmp):
+            if self.fs.lexists(tmp):
                 self.fs.rm_file(tmp)
 
         return AtomicWriteFile(
             raw, name=self.logical(rel), commit=commit, discard=discard, release=release
         )
 
+    def _open_temp(self, tmp: str, appending: bool) -> IO[bytes]:
+        """Open the temporary sibling (already a copy of the target when ``appending``)."""
+        return self.fs.open(tmp, "ab" if appending else "wb")
+
+    def _commit_temp(self, tmp: str, final: str, exclusive: bool) -> None:
+        """Put the written sibling in place of ``final`` (``exclusive``: only if still absent)."""
+        if exclusive and self.fs.exists(final):
+            raise FileExistsError(17, "already exists")
+        self._replace(tmp, final)
+
+    def _replace(self, src_path: str, dst_path: str) -> None:
+        """Rename ``src_path`` over ``dst_path`` in one step: the filesystem's ``mv``, which
+        replaces the target on the roots that write this way (sshfs's ``posix-rename``, the
+        SMB root's ``ReplaceIfExists``)."""
+        self.fs.mv(src_path, dst_path)
+
     @staticmethod
     def _temp_sibling(final: str) -> str:
         head, _, tail = final.rpartition("/")
         return f"{head}/{INTERNAL_PREFIX}tmp-{uuid.uuid4().hex[:12]}-{tail}"
+
+    def _ensure_parent(self, path: str) -> None:
+        """Create the parent directory of the backend path ``path`` if it is missing."""
+        parent = posixpath.dirname(path)
+        if self._parent_missing(parent):
+            if not self.mkdir:
+                raise FileNotFoundError(2, "the parent directory does not exist (mkdir: false)")
+            self.fs.makedirs(parent, exist_ok=True)
+
+    def _parent_missing(self, parent: str) -> bool:
+        """Whether ``parent`` must be made (a backend whose top cannot be made says no)."""
+        return bool(parent) and not self.fs.isdir(parent)
+
+
+class DirectoryRoot(FsspecRoot):
+    """A directory tree on a filesystem that renames in one step (local, SFTP, SMB).
+
+    Missing parent directories are made on write unless ``mkdir`` is false; the root's own
+    directory is made on the first write; a rename replaces a file at the destination in one
+    step (:meth:`_replace`); a writer's cross-process lock lives in a hidden sibling file
+    (:meth:`_lock_path`).
+
+    mkdir
+        Create missing parent directories on write (pyobs' default: true).
+    """
+
+    def __init__(self, *, mkdir: bool = True, **common: Any) -> None:
+        super().__init__(**common)
+        self.mkdir = bool(mkdir)
+
+    def _lock_path(self, rel: str) -> str:
+        """The lock file of ``rel``, in its parent directory (made here if ``mkdir`` allows)."""
+        final = self.fs_path(rel)
+        self._ensure_parent(final)
+        return lock_path_for(final)
+
+    def ls(self, rel: str) -> list[Entry]:
+        if rel == "" and not self.fs.exists(self.base):
+            return []  # the root's directory is made on the first write
+        return super().ls(rel)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst`` in one step; a file at ``dst`` is replaced."""
+        dst_path = self.fs_path(dst)
+        self._ensure_parent(dst_path)
+        if self.isdir(dst) and not self.isdir(src):
+            raise IsADirectoryError(21, "the destination is a directory")
+        self._replace(self.fs_path(src), dst_path)

@@ -28,6 +28,7 @@ from .._locking import FlockLock
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
 from ._fsspec import FsspecRoot
+from ._lockfile import lock_path_for
 
 __all__ = ["ArchiveFile"]
 
@@ -122,8 +123,7 @@ class ArchiveFile(FsspecRoot):
         self._check_writable()
         folder = os.path.dirname(self.archive)
         os.makedirs(folder, exist_ok=True)
-        base = os.path.basename(self.archive)
-        lock = FlockLock(os.path.join(folder, f"{INTERNAL_PREFIX}lock-{base}"), self.logical(""))
+        lock = FlockLock(lock_path_for(self.archive), self.logical(""))
         with _rewrite_lock:
             lock.acquire(blocking=True)
             try:

@@ -16,12 +16,11 @@ from typing import IO, Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from .._atomic import AtomicWriteFile
 from .._errors import PathEscapeError
 from .._locking import FlockLock
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
-from ._fsspec import FsspecRoot
+from ._fsspec import DirectoryRoot
 
 __all__ = ["LocalFile", "TempFile"]
 
@@ -38,7 +37,7 @@ def confine_local(base: str, rel: str, logical: str) -> None:
         )
 
 
-class LocalFile(FsspecRoot):
+class LocalFile(DirectoryRoot):
     """A directory on this machine.
 
     root
@@ -47,10 +46,9 @@ class LocalFile(FsspecRoot):
         Create missing parent directories on write (pyobs' default: true).
     """
 
-    def __init__(self, *, root: str, mkdir: bool = True, **common: Any) -> None:
+    def __init__(self, *, root: str, **common: Any) -> None:
         super().__init__(**common)
         self._dir = os.path.abspath(os.path.expanduser(os.path.expandvars(str(root))))
-        self.mkdir = bool(mkdir)
 
     def _make_fs(self) -> AbstractFileSystem:
         return LocalFileSystem()
@@ -70,9 +68,7 @@ class LocalFile(FsspecRoot):
         return ("local", os.path.realpath(self.fs_path(rel)))
 
     def cross_process_lock(self, rel: str) -> FlockLock:
-        head, _, tail = self.fs_path(rel).rpartition("/")
-        self._ensure_parent(self.fs_path(rel))
-        return FlockLock(f"{head}/{INTERNAL_PREFIX}lock-{tail}", self.logical(rel))
+        return FlockLock(self._lock_path(rel), self.logical(rel))
 
     def confine(self, rel: str) -> None:
         if rel:
@@ -146,54 +142,26 @@ class LocalFile(FsspecRoot):
         else:
             os.rmdir(path)
 
-    def rename(self, src: str, dst: str) -> None:
-        dst_path = self.fs_path(dst)
-        self._ensure_parent(dst_path)
-        if os.path.isdir(dst_path) and not os.path.isdir(self.fs_path(src)):
-            raise IsADirectoryError(21, "the destination is a directory")
-        os.replace(self.fs_path(src), dst_path)
-
     def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
         return open(self.fs_path(rel), "rb")  # noqa: SIM115  # the caller closes it
 
     def size(self, rel: str) -> int:
         return os.stat(self.fs_path(rel)).st_size
 
-    def _ensure_parent(self, path: str) -> None:
-        parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
-            if not self.mkdir:
-                raise FileNotFoundError(2, "the parent directory does not exist (mkdir: false)")
-            os.makedirs(parent, exist_ok=True)
+    # writing: FsspecRoot's temporary sibling, as a real file replaced with os calls ------
+    def _open_temp(self, tmp: str, appending: bool) -> IO[bytes]:
+        # readable: h5py seeks and reads back
+        return open(tmp, "a+b" if appending else "x+b")  # noqa: SIM115  # the writer closes it
 
-    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
-        final = self.fs_path(rel)
-        if os.path.isdir(final):
-            raise IsADirectoryError(21, "is a directory")
-        self._ensure_parent(final)
-        if mode == "xb" and os.path.lexists(final):
-            raise FileExistsError(17, "already exists")
-        tmp = self._temp_sibling(final)
-        if mode == "ab" and os.path.exists(final):
-            shutil.copyfile(final, tmp)
-            raw = open(tmp, "a+b")  # noqa: SIM115
+    def _commit_temp(self, tmp: str, final: str, exclusive: bool) -> None:
+        if exclusive:
+            os.link(tmp, final)  # fails if another process created it meanwhile
+            os.unlink(tmp)
         else:
-            raw = open(tmp, "x+b")  # noqa: SIM115  # readable: h5py seeks and reads back
+            os.replace(tmp, final)
 
-        def commit() -> None:
-            if mode == "xb":
-                os.link(tmp, final)  # fails if another process created it meanwhile
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, final)
-
-        def discard() -> None:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-
-        return AtomicWriteFile(
-            raw, name=self.logical(rel), commit=commit, discard=discard, release=release
-        )
+    def _replace(self, src_path: str, dst_path: str) -> None:
+        os.replace(src_path, dst_path)
 
 
 class TempFile(LocalFile):

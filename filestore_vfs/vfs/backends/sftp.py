@@ -5,14 +5,14 @@ Host keys are verified by default against ``~/.ssh/known_hosts`` (sshfs alone wo
 keys). Accepting any host key needs ``insecure_accept_any_host_key: true`` and warns.
 
 Writes go to a hidden temporary sibling that is renamed over the target with the
-``posix-rename@openssh.com`` extension, which replaces it in one step. A lock file next to
-the target (:mod:`._lockfile`) keeps writers in other processes and on other machines out.
+``posix-rename@openssh.com`` extension (sshfs's ``mv``), which replaces it in one step. A lock
+file next to the target (:mod:`._lockfile`) keeps writers in other processes and on other
+machines out; both are :class:`~._lockfile_root.LockFileRoot`'s.
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 import warnings
 from typing import Any
 
@@ -22,11 +22,8 @@ from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 from sshfs import SSHFileSystem
 
-from .._atomic import AtomicWriteFile
 from .._errors import ConfigError
-from .._root import Entry
-from ._lockfile import DEFAULT_LOCK_TIMEOUT, LockFile, lock_path_for
-from ._network import FsspecNetworkRoot
+from ._lockfile_root import LockFileRoot
 
 __all__ = ["SFTPFile", "SSHFile"]
 
@@ -47,7 +44,7 @@ _SFTP_ERRNO = {
 }
 
 
-class SFTPFile(FsspecNetworkRoot):
+class SFTPFile(LockFileRoot):
     """A directory on an SFTP server (pyobs' options, plus host-key checking and locks).
 
     hostname, port
@@ -83,10 +80,8 @@ class SFTPFile(FsspecNetworkRoot):
         username: str | None = None,
         password: str | None = None,
         keyfile: str | None = None,
-        mkdir: bool = True,
         known_hosts: str | None = None,
         insecure_accept_any_host_key: bool = False,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -99,10 +94,8 @@ class SFTPFile(FsspecNetworkRoot):
         self.keyfile = os.path.expanduser(keyfile) if keyfile else None
         root = str(root)
         self._root = (root.rstrip("/") or "/") if root else "."
-        self.mkdir = bool(mkdir)
         self.known_hosts = os.path.expanduser(known_hosts or "~/.ssh/known_hosts")
         self.insecure = bool(insecure_accept_any_host_key)
-        self.lock_timeout = float(lock_timeout)
         self.secrets = frozenset(s for s in (password,) if s)
         if self.insecure:
             warnings.warn(
@@ -158,9 +151,6 @@ class SFTPFile(FsspecNetworkRoot):
                 "man-in-the-middle); check the key with the server's administrator",
             ) from None
 
-    def _where(self) -> str:
-        return f"{self.hostname}:{self.port}"
-
     @property
     def base(self) -> str:
         return self._root
@@ -169,9 +159,6 @@ class SFTPFile(FsspecNetworkRoot):
         user = f"{self.username}@" if self.username else ""
         path = self.fs_path(rel)
         return f"sftp://{user}{self.hostname}:{self.port}/{path.lstrip('/')}"
-
-    def close(self) -> None:
-        self._fs = None  # sshfs closes the connection when the filesystem is collected
 
     # -- errors ---------------------------------------------------------------------------
     def map_error(self, exc: BaseException) -> BaseException | None:
@@ -187,37 +174,13 @@ class SFTPFile(FsspecNetworkRoot):
             return OSError(5, f"{type(exc).__name__} from {self._where()}: {exc}")
         return None
 
-    def is_transient(self, exc: BaseException) -> bool:
+    def _connection_lost(self, exc: BaseException) -> bool:
         lost = (asyncssh.ConnectionLost, asyncssh.sftp.SFTPConnectionLost, ConnectionError)
-        if isinstance(exc, lost):
-            self._forget_connection()  # the next attempt opens a new connection
-            return True
-        return super().is_transient(exc)
-
-    def _forget_connection(self) -> None:
-        self._fs = None
+        return isinstance(exc, lost)
 
     # -- operations -----------------------------------------------------------------------
     def lock_key(self, rel: str) -> tuple[Any, ...]:
         return ("sftp", self.hostname, self.port, self.username, self.fs_path(rel))
-
-    def cross_process_lock(self, rel: str) -> LockFile:
-        final = self.fs_path(rel)
-        self._ensure_parent(final)
-        lock = lock_path_for(final)
-        return LockFile(self.fs, lock, self.logical(rel), timeout=self.lock_timeout)
-
-    def _ensure_parent(self, path: str) -> None:
-        parent = posixpath.dirname(path)
-        if parent and not self.fs.isdir(parent):
-            if not self.mkdir:
-                raise FileNotFoundError(2, "the parent directory does not exist (mkdir: false)")
-            self.fs.makedirs(parent, exist_ok=True)
-
-    def ls(self, rel: str) -> list[Entry]:
-        if rel == "" and not self.fs.exists(self.base):
-            return []  # the root's directory is made on the first write
-        return super().ls(rel)
 
     def rmdir(self, rel: str, recursive: bool = False) -> None:
         """sshfs has ``_rmdir`` but no sync ``rmdir`` (fsspec's default does nothing)."""
@@ -225,17 +188,6 @@ class SFTPFile(FsspecNetworkRoot):
             super().rmdir(rel, recursive=recursive)
             return
         sync(self.fs.loop, self.fs._rmdir, self.fs_path(rel))
-
-    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
-        self._ensure_parent(self.fs_path(rel))
-        return super().open_write(rel, mode, release)
-
-    def rename(self, src: str, dst: str) -> None:
-        """``posix-rename``: the destination is replaced in one step."""
-        self._ensure_parent(self.fs_path(dst))
-        if self.isdir(dst) and not self.isdir(src):
-            raise IsADirectoryError(21, "the destination is a directory")
-        self.fs.mv(self.fs_path(src), self.fs_path(dst))
 
 
 def _fast_ciphers_first() -> list[str]:

@@ -1,9 +1,10 @@
 """``SMBFile``: a directory on an SMB/CIFS share (Samba, Windows), through smbprotocol.
 
 Writes go to a hidden temporary sibling that replaces the target with one SMB rename
-(``FileRenameInformation`` with ``ReplaceIfExists``). A lock file next to the target
-(:mod:`._lockfile`, created with ``FILE_CREATE``) keeps writers in other processes and on
-other machines out.
+(``FileRenameInformation`` with ``ReplaceIfExists``: :class:`_ReplacingSMBFileSystem`'s
+``mv``). A lock file next to the target (:mod:`._lockfile`, created with ``FILE_CREATE``)
+keeps writers in other processes and on other machines out; both are
+:class:`~._lockfile_root.LockFileRoot`'s.
 
 smbprotocol keeps one process-wide pool of sessions per server and reuses a session for the
 same user name *without checking the password again*; a root whose password differs from a
@@ -15,7 +16,6 @@ from __future__ import annotations
 import collections
 import errno
 import io
-import posixpath
 from typing import IO, Any
 
 import smbclient
@@ -23,11 +23,8 @@ import smbclient._pool as smb_pool
 import smbprotocol.exceptions as smb_errors
 from fsspec.implementations.smb import SMBFileSystem, _as_unc_path
 
-from .._atomic import AtomicWriteFile
 from .._errors import ConfigError
-from .._root import Entry
-from ._lockfile import DEFAULT_LOCK_TIMEOUT, LockFile, lock_path_for
-from ._network import FsspecNetworkRoot
+from ._lockfile_root import LockFileRoot
 
 __all__ = ["SMBFile"]
 
@@ -37,7 +34,7 @@ _DEAD_SOCKET = {errno.EBADF, errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN}
 _CREDIT_BYTES = 65536
 
 
-class SMBFile(FsspecNetworkRoot):
+class SMBFile(LockFileRoot):
     """A directory on an SMB share (pyobs' options, plus ``port`` and locks).
 
     hostname, port
@@ -66,10 +63,8 @@ class SMBFile(FsspecNetworkRoot):
         username: str | None = None,
         password: str | None = None,
         root: str = "",
-        mkdir: bool = True,
         port: int = 445,
         encrypt: bool | None = None,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -81,10 +76,8 @@ class SMBFile(FsspecNetworkRoot):
         self.username = username
         self._password = password
         self._root = str(root or "").replace("\\", "/").strip("/")
-        self.mkdir = bool(mkdir)
         self.port = int(port)
         self.encrypt = encrypt
-        self.lock_timeout = float(lock_timeout)
         self.secrets = frozenset(s for s in (password,) if s)
 
     # -- the connection -------------------------------------------------------------------
@@ -151,9 +144,6 @@ class SMBFile(FsspecNetworkRoot):
             "check the username and password",
         )
 
-    def _where(self) -> str:
-        return f"{self.hostname}:{self.port}"
-
     @property
     def base(self) -> str:
         return f"/{self.share}/{self._root}" if self._root else f"/{self.share}"
@@ -162,9 +152,6 @@ class SMBFile(FsspecNetworkRoot):
         user = f"{self.username}@" if self.username else ""
         return f"smb://{user}{self.hostname}:{self.port}{self.fs_path(rel)}"
 
-    def close(self) -> None:
-        self._fs = None
-
     # -- errors ---------------------------------------------------------------------------
     def map_error(self, exc: BaseException) -> BaseException | None:
         if isinstance(exc, (smb_errors.LogonFailure, smb_errors.SMBAuthenticationError)):
@@ -172,39 +159,23 @@ class SMBFile(FsspecNetworkRoot):
         if isinstance(exc, smb_errors.BadNetworkName):
             return FileNotFoundError(2, f"share {self.share!r} does not exist on {self._where()}")
         if isinstance(exc, smb_errors.SMBConnectionClosed):
-            self._fs = None
+            self._forget_connection()
             return ConnectionError(104, f"lost the connection to {self._where()}")
         if isinstance(exc, smb_errors.SMBException):
             return OSError(5, f"SMB error from {self._where()}: {exc}")
         return None
 
-    def is_transient(self, exc: BaseException) -> bool:
+    def _connection_lost(self, exc: BaseException) -> bool:
         dead_socket = isinstance(exc, OSError) and exc.errno in _DEAD_SOCKET
-        if dead_socket or isinstance(exc, (smb_errors.SMBConnectionClosed, ConnectionError)):
-            self._fs = None  # the next attempt opens a new connection
-            return True
-        return super().is_transient(exc)
+        return dead_socket or isinstance(exc, (smb_errors.SMBConnectionClosed, ConnectionError))
 
     # -- operations -----------------------------------------------------------------------
     def lock_key(self, rel: str) -> tuple[Any, ...]:
         return ("smb", self.hostname.lower(), self.port, self.fs_path(rel).lower())
 
-    def cross_process_lock(self, rel: str) -> LockFile:
-        final = self.fs_path(rel)
-        self._ensure_parent(final)
-        return LockFile(self.fs, lock_path_for(final), self.logical(rel), timeout=self.lock_timeout)
-
-    def _ensure_parent(self, path: str) -> None:
-        parent = posixpath.dirname(path)
-        if parent.count("/") > 1 and not self.fs.isdir(parent):
-            if not self.mkdir:
-                raise FileNotFoundError(2, "the parent directory does not exist (mkdir: false)")
-            self.fs.makedirs(parent, exist_ok=True)
-
-    def ls(self, rel: str) -> list[Entry]:
-        if rel == "" and not self.fs.exists(self.base):
-            return []  # the root's directory is made on the first write
-        return super().ls(rel)
+    def _parent_missing(self, parent: str) -> bool:
+        """The share itself (``/share``) is never made; a directory in it may be."""
+        return parent.count("/") > 1 and not self.fs.isdir(parent)
 
     def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
         """Sequential reads keep several SMB reads in flight (smbclient's own file waits for
@@ -218,17 +189,6 @@ class SMBFile(FsspecNetworkRoot):
         if offset:
             f.seek(offset)
         return f
-
-    def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
-        self._ensure_parent(self.fs_path(rel))
-        return super().open_write(rel, mode, release)
-
-    def rename(self, src: str, dst: str) -> None:
-        """One SMB rename that replaces the destination."""
-        self._ensure_parent(self.fs_path(dst))
-        if self.isdir(dst) and not self.isdir(src):
-            raise IsADirectoryError(21, "the destination is a directory")
-        self.fs.mv(self.fs_path(src), self.fs_path(dst))
 
 
 class _PipelinedReader(io.RawIOBase):
@@ -356,7 +316,8 @@ class _ReplacingSMBFileSystem(SMBFileSystem):
     """fsspec's SMB filesystem whose ``mv`` replaces an existing target in one step.
 
     fsspec's ``mv`` is ``smbclient.rename``, which fails when the target exists; the atomic
-    write of :class:`~._root.Root` commits with ``mv``, so it must replace.
+    write and the rename of :class:`~._fsspec.DirectoryRoot` commit with ``mv``, so it must
+    replace.
     """
 
     def cp_file(self, path1: str, path2: str, **kw: Any) -> None:
