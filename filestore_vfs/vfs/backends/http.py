@@ -48,6 +48,7 @@ from .._errors import ConfigError
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
 from ._network import FsspecNetworkRoot
+from ._streams import StreamReader, read_upto
 
 __all__ = ["HttpFile"]
 
@@ -570,40 +571,26 @@ class _Spool(io.BufferedIOBase):
         return self._f.fileno()
 
 
-class _StreamReader(io.RawIOBase):
+class _StreamReader(StreamReader):
     """One streaming ``GET`` read in order; a seek away from the stream reconnects there.
 
     Works on servers without ``Range`` support too, as long as reads go forward (the bytes
-    before the offset are skipped).
+    before the offset are skipped). A seek only moves the position (the base's ``_move``):
+    the next read decides whether the open response can still serve it (a short forward
+    skip) or a new ``GET`` starts there.
     """
 
     def __init__(self, root: HttpFile, url: str, size: int, pos: int) -> None:
-        super().__init__()
+        super().__init__(pos, size)
         self._root = root
         self._url = url
-        self._size = size
-        self._pos = pos
         self._response: aiohttp.ClientResponse | None = None
         self._at = 0  # the stream's position
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = self._size - self._pos
-        size = min(size, self._size - self._pos)
+    def read(self, size: int | None = -1) -> bytes:
+        """The rest in one read when ``size`` is negative (the response is already open)."""
+        left = self._remaining()
+        size = left if size is None or size < 0 else min(size, left)
         if size <= 0:
             return b""
         if self._response is None or not 0 <= self._pos - self._at <= SKIP_LIMIT:
@@ -623,15 +610,7 @@ class _StreamReader(io.RawIOBase):
             if not chunk:
                 return b""
             skip -= len(chunk)
-        parts: list[bytes] = []
-        got = 0
-        while got < size:
-            chunk = await content.read(size - got)
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return await read_upto(content, size)
 
     def _connect(self) -> None:
         self._disconnect()
@@ -659,7 +638,7 @@ class _StreamReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         """Copies aiohttp's chunks straight into ``buffer`` (no joined bytes in between)."""
         view = memoryview(buffer).cast("B")
-        size = min(len(view), self._size - self._pos)
+        size = min(len(view), self._remaining())
         if size <= 0:
             return 0
         if self._response is None or not 0 <= self._pos - self._at <= SKIP_LIMIT:
