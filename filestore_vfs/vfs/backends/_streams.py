@@ -95,6 +95,11 @@ class ChunkedStream(StreamReader):
 
     _buf: memoryview = memoryview(b"")
 
+    def _move(self, target: int) -> None:
+        """The chunk in hand is for the old position: drop it."""
+        self._buf = memoryview(b"")
+        self._pos = target
+
     def _next_chunk(self) -> bool:
         """Receive the next chunk into :attr:`_buf`; ``False`` at the end of the stream."""
         raise NotImplementedError(f"{type(self).__name__} must implement _next_chunk")
