@@ -9,7 +9,6 @@ is discarded (the old object stays) and the error is raised.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 import time
@@ -20,6 +19,7 @@ from .._errors import ConfigError
 from .._root import Root
 from .._transfer import copy_stream
 from ._fsspec import FsspecRoot
+from ._streams import StreamReader
 
 __all__ = [
     "CacheMode",
@@ -169,7 +169,7 @@ class FsspecNetworkRoot(NetworkRoot, FsspecRoot):
         return f
 
 
-class ResilientReader(io.RawIOBase):
+class ResilientReader(StreamReader):
     """A seekable reader that reopens the remote file where it was after a transient error."""
 
     def __init__(self, root: NetworkRoot, rel: str, **options: Any) -> None:
@@ -177,20 +177,12 @@ class ResilientReader(io.RawIOBase):
         self._root = root
         self._rel = rel
         self._options = options
-        self._pos = 0
         self.name = root.logical(rel)
         self._file: IO[bytes] | None = root.retrying(lambda: root.open_remote(rel, 0, **options))
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
     def seek(self, offset: int, whence: int = 0) -> int:
+        """The remote file seeks (not :class:`StreamReader`): only it knows its size, and
+        its own rule for a negative target stands (fsspec's files raise ``ValueError``)."""
         with self._root.translate(self.name):
             self._pos = self._current().seek(offset, whence)
         return self._pos
@@ -227,6 +219,7 @@ class ResilientReader(io.RawIOBase):
         return data
 
     def readall(self) -> bytes:
+        """One ``read(-1)`` of the remote file, whose own buffering decides the requests."""
         return self.read(-1)
 
     def readinto(self, buffer: Any) -> int:
@@ -252,45 +245,18 @@ class ResilientReader(io.RawIOBase):
         super().close()
 
 
-class ForwardStream(io.RawIOBase):
+class ForwardStream(StreamReader):
     """Base of the one-request sequential readers (S3, Azure): position, size and seeking.
 
     A subclass streams from :attr:`_pos` to the end in one request; seeking only moves the
     position and drops the request (:meth:`_drop`), so the next read starts a new one there.
-    Subclasses provide :meth:`_fetch_size`, :meth:`_drop` and ``readinto``.
+    Subclasses provide :meth:`_fetch_size` (asked only for a seek from the end or at the
+    first request), :meth:`_drop` and ``readinto``.
     """
 
-    def __init__(self, offset: int) -> None:
-        super().__init__()
-        self._pos = offset
-        self._size: int | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 2:
-            offset += self._total()
-        elif whence == 1:
-            offset += self._pos
-        if offset != self._pos:
-            self._drop()
-            self._pos = max(0, offset)
-        return self._pos
-
-    def _total(self) -> int:
-        if self._size is None:
-            self._size = self._fetch_size()
-        return self._size
-
-    def _fetch_size(self) -> int:
-        raise NotImplementedError
+    def _move(self, target: int) -> None:
+        self._drop()
+        self._pos = target
 
     def _drop(self) -> None:
         raise NotImplementedError

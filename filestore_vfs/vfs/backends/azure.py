@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import IO, Any
 
 import adlfs
@@ -36,18 +34,20 @@ from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
 from .._atomic import AtomicWriteFile
 from .._errors import ConfigError, FileBusyError
 from .._paths import INTERNAL_PREFIX
-from .._root import Entry
-from ._network import ForwardStream, FsspecNetworkRoot
+from ._network import ForwardStream
+from ._objectstore import ObjectStoreRoot, ObjectUploadFile
+from ._streams import STREAM_CHUNK, ChunkedStream
 
 __all__ = ["AzureBlobFile", "BlobLease"]
 
-#: Bytes per response chunk of a streaming download.
-STREAM_CHUNK = 4 << 20
-#: Block size for uploads (Azure allows up to 4000 MiB per block and 50,000 blocks).
-DEFAULT_PART_SIZE = 16 << 20
+#: Block size for uploads (Azure allows up to 4000 MiB per block and 50,000 blocks, so 8 MiB
+#: blocks make blobs up to 390 GiB). adlfs holds about three blocks at once (its buffer, the
+#: block cut from it, the SDK's copy), so 8 MiB keeps a copy from another network root into
+#: Azure under 64 MiB of memory growth (16 MiB blocks grew it by 70 to 90 MiB).
+DEFAULT_PART_SIZE = 8 << 20
 
 
-class AzureBlobFile(FsspecNetworkRoot):
+class AzureBlobFile(ObjectStoreRoot):
     """Blobs under ``<container>/<prefix>/`` of one storage account.
 
     account_name
@@ -72,7 +72,6 @@ class AzureBlobFile(FsspecNetworkRoot):
     """
 
     extra = "azure"
-    supports_empty_dirs = False
     transient = (azure_errors.ServiceRequestError, azure_errors.ServiceResponseError)
 
     def __init__(
@@ -214,62 +213,29 @@ class AzureBlobFile(FsspecNetworkRoot):
 
     @contextlib.contextmanager
     def translate(self, logical: str) -> Iterator[None]:
-        """As :meth:`Root.translate`, naming the container when it is the container that is
-        missing."""
+        """As :meth:`ObjectStoreRoot.translate` (which names a missing container), with the
+        SDK's "not found" as a ``FileNotFoundError``."""
         with super().translate(logical):
             try:
                 yield
-            except FileNotFoundError as exc:
-                if exc.filename != logical and not self._container_exists():
-                    raise self._no_container() from None
-                raise
             except azure_errors.ResourceNotFoundError as exc:
-                if not self._container_exists():
-                    raise self._no_container() from None
                 raise FileNotFoundError(errno.ENOENT, _reason(exc)) from exc
 
-    def _no_container(self) -> FileNotFoundError:
+    def _no_store(self) -> FileNotFoundError:
         return FileNotFoundError(
             errno.ENOENT,
             f"container {self.container!r} does not exist in account {self.account_name or '?'}",
         )
 
-    def _container_exists(self) -> bool:
+    def _store_exists(self) -> bool:
         try:
             return bool(self.sync_client.get_container_client(self.container).exists())
         except Exception:  # noqa: BLE001  # unreachable, forbidden, ...: not "missing"
             return True
 
     # -- operations ---------------------------------------------------------------------------
-    def ls(self, rel: str) -> list[Entry]:
-        try:
-            return super().ls(rel)
-        except FileNotFoundError:
-            if rel == "" and self._container_exists():
-                return []  # an empty prefix is an empty root
-            raise
-
-    def remove(self, rel: str) -> None:
-        if not self.isfile(rel):
-            if self.isdir(rel):
-                raise IsADirectoryError(errno.EISDIR, "is a directory; use rmdir")
-            raise FileNotFoundError(errno.ENOENT, "no such file")
-        self.fs.rm_file(self.fs_path(rel))
-
-    def rmdir(self, rel: str, recursive: bool = False) -> None:
-        if not recursive and self.isdir(rel) and not self.ls(rel):
-            return  # no empty directories on a blob store
-        super().rmdir(rel, recursive=recursive)
-
-    def open_options(self, mode: Any) -> dict[str, Any]:
-        """Sequential reads ("stream": ``get_file``, copies) use one streaming download."""
-        if mode == "stream":
-            return {"stream": True}
-        return super().open_options(mode)
-
-    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
-        if not options.pop("stream", False):
-            return super().open_remote(rel, offset, **options)
+    def _open_stream(self, rel: str, offset: int) -> IO[bytes]:
+        """One streaming download."""
         blob = self.sync_client.get_blob_client(self.container, self.blob_name(rel))
         return BlobStream(blob, offset)
 
@@ -288,21 +254,14 @@ class AzureBlobFile(FsspecNetworkRoot):
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         """Blocks go to the final name and are committed on close (Put Block List)."""
         final = self.fs_path(rel)
-        if self.isdir(rel):
-            raise IsADirectoryError(errno.EISDIR, "is a directory")
-        exists = self.fs.exists(final)
-        if mode == "xb" and exists:
-            raise FileExistsError(errno.EEXIST, "already exists")
+        exists = self._check_write(rel, mode)
         # adlfs' "ab" makes an append blob, whose appends are visible at once: copy instead
         raw = self.fs.open(final, "xb" if mode == "xb" else "wb", block_size=self.part_size)
         writer = BlockUploadFile(
             raw,
-            name=self.logical(rel),
-            commit=lambda: None,  # closing the adlfs file commits the block list
             discard=lambda: _abandon(raw),
-            release=release,
-            translate=lambda: self.translate(self.logical(rel)),
             before_commit=self._confirm_lease(rel),
+            **self._upload_options(rel, release),  # closing the adlfs file commits the blocks
         )
         if mode == "ab" and exists:
             try:
@@ -335,50 +294,13 @@ def _abandon(raw: Any) -> None:
         raw.closed = True
 
 
-class BlockUploadFile(AtomicWriteFile):
-    """A writer whose commit is the block-list commit: ``close`` makes the blob, ``abort``
-    leaves the blocks uncommitted. Errors of ``write`` and ``close`` come out translated."""
-
-    def __init__(
-        self,
-        raw: IO[bytes],
-        *,
-        translate: Callable[[], AbstractContextManager[None]],
-        before_commit: Callable[[], None] | None = None,
-        **kw: Any,
-    ) -> None:
-        super().__init__(raw, **kw)
-        self._translate = translate
-        self._before_commit = before_commit
-        del self.write  # the method below, not the raw file's
-
-    def write(self, data: Any) -> int:  # type: ignore[override]
-        with self._translate():
-            return self._raw.write(data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        with self._translate():
-            if self._before_commit is not None:
-                try:
-                    self._before_commit()  # e.g. the lease is still ours
-                except BaseException:
-                    self.abort()
-                    raise
-            super().close()
-
-    def abort(self) -> None:
-        if self.closed:
-            return
-        try:
-            self._discard_quietly()
-        finally:
-            self._release()
-            io.BufferedIOBase.close(self)
+class BlockUploadFile(ObjectUploadFile):
+    """A writer whose commit is the block-list commit: ``close`` makes the blob (after
+    ``before_commit`` confirmed the writer's lease), ``abort`` leaves the blocks
+    uncommitted."""
 
 
-class BlobStream(ForwardStream):
+class BlobStream(ForwardStream, ChunkedStream):
     """One ``Get Blob`` from ``offset`` to the end, read chunk by chunk as it arrives (for
     sequential copies: no range request per block, memory of one chunk). Seeking drops the
     download and starts another at the new offset when next read."""
@@ -387,15 +309,14 @@ class BlobStream(ForwardStream):
         super().__init__(offset)
         self._blob = blob
         self._chunks: Iterator[bytes] | None = None
-        self._left = memoryview(b"")
 
     def _drop(self) -> None:
-        self._chunks, self._left = None, memoryview(b"")
+        self._chunks, self._buf = None, memoryview(b"")
 
     def _fetch_size(self) -> int:
         return int(self._blob.get_blob_properties().size)
 
-    def _next(self) -> bool:
+    def _next_chunk(self) -> bool:
         if self._chunks is None:
             if self._pos >= self._total():
                 return False
@@ -404,37 +325,8 @@ class BlobStream(ForwardStream):
         chunk = next(self._chunks, None)
         if chunk is None:
             return False
-        self._left = memoryview(chunk)
+        self._buf = memoryview(chunk)
         return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if not self._left and not self._next():
-            return 0
-        n = min(len(view), len(self._left))
-        view[:n] = self._left[:n]
-        self._left = self._left[n:]
-        self._pos += n
-        return n
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        out = bytearray()
-        while len(out) < size and (self._left or self._next()):
-            n = min(size - len(out), len(self._left))
-            out += self._left[:n]
-            self._left = self._left[n:]
-            self._pos += n
-        return bytes(out)
-
-    def readall(self) -> bytes:
-        parts = []
-        while self._left or self._next():
-            parts.append(bytes(self._left))
-            self._pos += len(self._left)
-            self._left = memoryview(b"")
-        return b"".join(parts)
 
 
 class BlobLease:

@@ -48,6 +48,7 @@ from .._errors import ConfigError
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
 from ._network import FsspecNetworkRoot
+from ._streams import StreamReader, read_upto
 
 __all__ = ["HttpFile"]
 
@@ -568,68 +569,83 @@ class _Spool(io.BufferedIOBase):
         return self._f.fileno()
 
 
-class _StreamReader(io.RawIOBase):
+class _StreamReader(StreamReader):
     """One streaming ``GET`` read in order; a seek away from the stream reconnects there.
 
     Works on servers without ``Range`` support too, as long as reads go forward (the bytes
-    before the offset are skipped).
+    before the offset are skipped). A seek only moves the position (the base's ``_move``):
+    the next read decides whether the open response can still serve it (a short forward
+    skip) or a new ``GET`` starts there.
     """
 
     def __init__(self, root: HttpFile, url: str, size: int, pos: int) -> None:
-        super().__init__()
+        super().__init__(pos, size)
         self._root = root
         self._url = url
-        self._size = size
-        self._pos = pos
         self._response: aiohttp.ClientResponse | None = None
         self._at = 0  # the stream's position
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = self._size - self._pos
-        size = min(size, self._size - self._pos)
+    def read(self, size: int | None = -1) -> bytes:
+        """The rest in one read when ``size`` is negative (the response is already open)."""
+        left = self._remaining()
+        size = left if size is None or size < 0 else min(size, left)
         if size <= 0:
             return b""
+        parts: list[bytes] = []
+
+        async def receive(content: aiohttp.StreamReader) -> int:
+            parts.append(await read_upto(content, size))
+            return len(parts[0])
+
+        self._receive(size, receive)
+        return parts[0]
+
+    def readinto(self, buffer: Any) -> int:
+        """Copies aiohttp's chunks straight into ``buffer`` (no joined bytes in between)."""
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), self._remaining())
+        if size <= 0:
+            return 0
+
+        async def receive(content: aiohttp.StreamReader) -> int:
+            got = 0
+            while got < size:
+                chunk = await content.read(size - got)
+                if not chunk:
+                    break
+                view[got : got + len(chunk)] = chunk
+                got += len(chunk)
+            return got
+
+        return self._receive(size, receive)
+
+    def _receive(self, size: int, receive: Callable[[aiohttp.StreamReader], Awaitable[int]]) -> int:
+        """Run ``receive`` on the body at the position, which answers how many bytes it got.
+
+        A response that cannot reach the position (it is behind, or more than
+        :data:`SKIP_LIMIT` ahead) is replaced by a new ``GET`` there; the bytes before the
+        position are skipped. Fewer than ``size`` bytes means the server ended the stream.
+        """
         if self._response is None or not 0 <= self._pos - self._at <= SKIP_LIMIT:
             self._connect()
-        skip = self._pos - self._at
-        data = self._root._run(lambda: self._read_exactly(skip, size))
-        self._at = self._pos = self._pos + len(data)
-        if len(data) < size:
-            raise ConnectionError(104, f"the server closed the stream at byte {self._pos}")
-        return data
-
-    async def _read_exactly(self, skip: int, size: int) -> bytes:
         assert self._response is not None
         content = self._response.content
-        while skip:
-            chunk = await content.read(min(skip, SKIP_LIMIT))
-            if not chunk:
-                return b""
-            skip -= len(chunk)
-        parts: list[bytes] = []
-        got = 0
-        while got < size:
-            chunk = await content.read(size - got)
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        skip = self._pos - self._at
+
+        async def run() -> int:
+            left = skip
+            while left:
+                chunk = await content.read(min(left, SKIP_LIMIT))
+                if not chunk:
+                    return 0
+                left -= len(chunk)
+            return await receive(content)
+
+        got = self._root._run(run)
+        self._at = self._pos = self._pos + got
+        if got < size:
+            raise ConnectionError(104, f"the server closed the stream at byte {self._pos}")
+        return got
 
     def _connect(self) -> None:
         self._disconnect()
@@ -653,38 +669,6 @@ class _StreamReader(io.RawIOBase):
                 self._root._run(_closer(response))
             except Exception:  # noqa: BLE001  # the link is already gone
                 pass
-
-    def readinto(self, buffer: Any) -> int:
-        """Copies aiohttp's chunks straight into ``buffer`` (no joined bytes in between)."""
-        view = memoryview(buffer).cast("B")
-        size = min(len(view), self._size - self._pos)
-        if size <= 0:
-            return 0
-        if self._response is None or not 0 <= self._pos - self._at <= SKIP_LIMIT:
-            self._connect()
-        skip = self._pos - self._at
-        got = self._root._run(lambda: self._fill(skip, view[:size]))
-        self._at = self._pos = self._pos + got
-        if got < size:
-            raise ConnectionError(104, f"the server closed the stream at byte {self._pos}")
-        return got
-
-    async def _fill(self, skip: int, view: memoryview) -> int:
-        assert self._response is not None
-        content = self._response.content
-        while skip:
-            chunk = await content.read(min(skip, SKIP_LIMIT))
-            if not chunk:
-                return 0
-            skip -= len(chunk)
-        got = 0
-        while got < len(view):
-            chunk = await content.read(len(view) - got)
-            if not chunk:
-                break
-            view[got : got + len(chunk)] = chunk
-            got += len(chunk)
-        return got
 
     def close(self) -> None:
         self._disconnect()

@@ -45,6 +45,7 @@ from .._errors import ConfigError, FileBusyError, FileTooLargeError, InvalidPath
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry, redact
 from ._network import NetworkRoot
+from ._streams import StreamReader
 
 __all__ = ["RedisFile", "RedisLock"]
 
@@ -474,7 +475,7 @@ def _batches(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-class RedisReader(io.RawIOBase):
+class RedisReader(StreamReader):
     """Reads a string key in ``GETRANGE`` chunks, each checked against the key's version.
 
     Every chunk is fetched in one ``MULTI``/``EXEC`` with the version counter and the
@@ -488,7 +489,7 @@ class RedisReader(io.RawIOBase):
         self._key = root.key(rel)
         self._version_key = root._internal(_VERSION, rel)
         self.name = root.logical(rel)
-        self._pos = 0
+        self.chunk_size = root.chunk_size  # readall: one GETRANGE per read
         with root.translate(self.name):
             self._version, self._size = root._call(self._state)
         if self._size is None:
@@ -499,20 +500,6 @@ class RedisReader(io.RawIOBase):
         pipe.get(self._version_key).exists(self._key).strlen(self._key)
         version, exists, size = pipe.execute()
         return version, (int(size) if exists else None)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size or 0}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     def _chunk(self, start: int, length: int) -> bytes:
         pipe = self._root.client.pipeline(transaction=True)
@@ -526,7 +513,7 @@ class RedisReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         # at most chunk_size per round trip: a large read is several GETRANGEs
-        want = min(len(view), max(0, (self._size or 0) - self._pos), self._root.chunk_size)
+        want = min(len(view), self._remaining(), self._root.chunk_size)
         if want == 0:
             return 0
         with self._root.translate(self.name):
@@ -534,12 +521,6 @@ class RedisReader(io.RawIOBase):
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
-
-    def readall(self) -> bytes:
-        parts = []
-        while chunk := self.read(self._root.chunk_size):
-            parts.append(chunk)
-        return b"".join(parts)
 
 
 class RedisUpload(io.RawIOBase):

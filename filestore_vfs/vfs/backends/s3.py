@@ -17,12 +17,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import io
 import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import IO, Any
 
 import aiohttp
@@ -34,16 +32,15 @@ from s3fs.errors import translate_boto_error
 
 from .._atomic import AtomicWriteFile
 from .._errors import ConfigError
-from .._root import Entry
-from ._network import ForwardStream, FsspecNetworkRoot
+from ._network import ForwardStream
+from ._objectstore import ObjectStoreRoot, ObjectUploadFile
+from ._streams import STREAM_CHUNK, read_upto
 
 __all__ = ["S3File"]
 
 _shared: dict[tuple[Any, ...], s3fs.S3FileSystem] = {}
 _shared_lock = threading.Lock()
 
-#: Bytes per read of a streamed body (one hop to s3fs' event loop each).
-STREAM_CHUNK = 4 << 20
 #: First multipart part size for uploads (S3's minimum is 5 MiB). s3fs holds about three
 #: parts at once (its buffer, the part cut from it, aiohttp's copy of the body), so 8 MiB keeps
 #: a streamed upload, and a copy from another network root into S3, under 64 MiB.
@@ -55,7 +52,7 @@ PARTS_PER_SIZE = 2000
 MAX_PART_SIZE = 5 << 30
 
 
-class S3File(FsspecNetworkRoot):
+class S3File(ObjectStoreRoot):
     """Objects under ``s3://<bucket>/<prefix>/``.
 
     bucket
@@ -81,7 +78,6 @@ class S3File(FsspecNetworkRoot):
     """
 
     extra = "s3"
-    supports_empty_dirs = False
     #: a dropped link in the middle of a streamed body: reopen where the read stopped
     transient = (
         aiohttp.ClientError,
@@ -188,24 +184,19 @@ class S3File(FsspecNetworkRoot):
             return ConnectionError(errno.ECONNREFUSED, f"cannot reach S3 endpoint {self._where()}")
         if isinstance(exc, errors.HTTPClientError):
             return ConnectionError(errno.ECONNRESET, f"S3 endpoint {self._where()}: {exc}")
-        if isinstance(exc, FileNotFoundError) and not self._bucket_exists():
-            return self._no_bucket()
+        if isinstance(exc, FileNotFoundError) and not self._store_exists():
+            return self._no_store()
         if isinstance(exc, OSError):
             return exc
         return None
 
     @contextlib.contextmanager
     def translate(self, logical: str) -> Iterator[None]:
-        """As :meth:`Root.translate`, keeping the server's reason ("Access Denied",
-        "signature does not match"), and naming the bucket when it is the bucket that is
-        missing."""
+        """As :meth:`ObjectStoreRoot.translate`, keeping the server's reason ("Access
+        Denied", "signature does not match")."""
         with super().translate(logical):
             try:
                 yield
-            except FileNotFoundError as exc:
-                if exc.filename != logical and not self._bucket_exists():
-                    raise self._no_bucket() from None
-                raise _with_reason(exc) from exc.__cause__
             except botocore.exceptions.BotoCoreError as exc:  # some are OSErrors too
                 mapped = self.map_error(exc)
                 if mapped is None:
@@ -214,11 +205,10 @@ class S3File(FsspecNetworkRoot):
             except OSError as exc:
                 raise _with_reason(exc) from exc.__cause__
 
-    def _no_bucket(self) -> FileNotFoundError:
+    def _no_store(self) -> FileNotFoundError:
         return FileNotFoundError(2, f"bucket {self.bucket!r} does not exist on {self._where()}")
 
-    def _bucket_exists(self) -> bool:
-        """Asked only after a "not found", to tell a missing bucket from a missing key."""
+    def _store_exists(self) -> bool:
         try:
             self.fs.call_s3("head_bucket", Bucket=self.bucket)
         except Exception as exc:  # noqa: BLE001  # anything else: assume it exists
@@ -227,23 +217,8 @@ class S3File(FsspecNetworkRoot):
         return True
 
     # -- operations ---------------------------------------------------------------------------
-    def ls(self, rel: str) -> list[Entry]:
-        try:
-            return super().ls(rel)
-        except FileNotFoundError:
-            if rel == "" and self._bucket_exists():
-                return []  # an empty prefix is an empty root, not a missing one
-            raise
-
-    def open_options(self, mode: Any) -> dict[str, Any]:
-        """Sequential reads ("stream": ``get_file``, copies) are one streaming ``GET``."""
-        if mode == "stream":
-            return {"stream": True}
-        return super().open_options(mode)
-
-    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
-        if not options.pop("stream", False):
-            return super().open_remote(rel, offset, **options)
+    def _open_stream(self, rel: str, offset: int) -> IO[bytes]:
+        """One streaming ``GET``."""
         bucket, key, _ = self.fs.split_path(self.fs_path(rel))
         return S3Stream(self.fs, bucket, key, offset)
 
@@ -255,21 +230,6 @@ class S3File(FsspecNetworkRoot):
         out = self.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=key + "/", MaxKeys=1)
         return bool(out.get("KeyCount") or out.get("Contents"))
 
-    def remove(self, rel: str) -> None:
-        """S3 deletes a missing key without complaint; the VFS promises FileNotFoundError."""
-        if not self.isfile(rel):
-            raise (
-                IsADirectoryError(21, "is a directory; use rmdir")
-                if self.isdir(rel)
-                else FileNotFoundError(2, "no such file")
-            )
-        self.fs.rm_file(self.fs_path(rel))
-
-    def rmdir(self, rel: str, recursive: bool = False) -> None:
-        if not recursive and self.isdir(rel) and not self.ls(rel):
-            return  # an object store has no empty directories to remove
-        super().rmdir(rel, recursive=recursive)
-
     def rename(self, src: str, dst: str) -> None:
         """S3 has no rename: a server-side copy, then the source is deleted."""
         super().rename(src, dst)
@@ -277,11 +237,7 @@ class S3File(FsspecNetworkRoot):
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         """Upload straight to the key: the object appears when the upload completes."""
         final = self.fs_path(rel)
-        if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory")
-        if mode == "xb" and self.fs.exists(final):
-            raise FileExistsError(17, "already exists")
-        if mode == "ab" and not self.fs.exists(final):
+        if not self._check_write(rel, mode) and mode == "ab":
             mode = "wb"
         # autocommit only from our close(): a raw file that is garbage-collected unclosed
         # (fsspec closes it in __del__) must never complete the upload.
@@ -289,12 +245,9 @@ class S3File(FsspecNetworkRoot):
         return DirectUploadFile(
             raw,
             part_size=self.part_size,
-            name=self.logical(rel),
-            commit=lambda: None,  # closing the s3fs file completes the upload
             discard=lambda: _cancel(raw),
-            release=release,
-            translate=lambda: self.translate(self.logical(rel)),
             empty_exclusive=(lambda: self._create_empty(final)) if mode == "xb" else None,
+            **self._upload_options(rel, release),
         )
 
     def _create_empty(self, final: str) -> None:
@@ -348,64 +301,38 @@ def _cancel(raw: Any) -> None:
         raw.closed = True  # fsspec's __del__ would otherwise close, i.e. commit, the upload
 
 
-class DirectUploadFile(AtomicWriteFile):
-    """A writer whose upload is itself atomic: ``close`` completes it, ``abort`` cancels it.
-
-    The base class closes the raw file before discarding, which for an upload would mean
-    completing it; here an abort discards first and never completes. Errors of ``write``
-    (a part upload) and ``close`` (the completion) come out translated by the root.
-    """
+class DirectUploadFile(ObjectUploadFile):
+    """An S3 upload: one ``PUT`` or a multipart upload whose parts grow (see
+    :meth:`_wrote`), completed on ``close`` (with ``If-None-Match: *`` in mode ``x``)."""
 
     def __init__(
         self,
         raw: IO[bytes],
         *,
-        translate: Callable[[], AbstractContextManager[None]],
         part_size: int = DEFAULT_PART_SIZE,
         empty_exclusive: Callable[[], None] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(raw, **kw)
-        self._translate = translate
         self._part_size = part_size
         self._empty_exclusive = empty_exclusive
-        del self.write  # the method below, not the raw file's: errors are translated
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
-        with self._translate():
-            written = self._raw.write(data)
-        self._grow_parts()
-        return written
-
-    def _grow_parts(self) -> None:
+    def _wrote(self) -> None:
         """Double the part size every :data:`PARTS_PER_SIZE` parts (s3fs cuts a part when
         its buffer reaches ``blocksize``), so small parts never cap the object's size."""
         doublings = len(getattr(self._raw, "parts", None) or ()) // PARTS_PER_SIZE
         self._raw.blocksize = min(MAX_PART_SIZE, self._part_size << doublings)  # type: ignore[attr-defined]
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        with self._translate():
-            if self._empty_exclusive is None or self._raw.tell() != 0:
-                self._raw.autocommit = True  # type: ignore[attr-defined]  # see open_write
-                super().close()
-                return
-            try:
-                _cancel(self._raw)
-                self._empty_exclusive()
-            finally:
-                self._release()
-                io.BufferedIOBase.close(self)
-
-    def abort(self) -> None:
-        if self.closed:
+    def _complete(self) -> None:
+        if self._empty_exclusive is None or self._raw.tell() != 0:
+            self._raw.autocommit = True  # type: ignore[attr-defined]  # see open_write
+            super()._complete()
             return
         try:
-            self._discard_quietly()
+            _cancel(self._raw)
+            self._empty_exclusive()
         finally:
-            self._release()
-            io.BufferedIOBase.close(self)
+            self._finish()
 
 
 class S3Stream(ForwardStream):
@@ -438,7 +365,7 @@ class S3Stream(ForwardStream):
         view = memoryview(buffer).cast("B")
         if self._body is None and not self._open():
             return 0
-        data = sync(self._fs.loop, _read_upto, self._body, min(len(view), STREAM_CHUNK))
+        data = sync(self._fs.loop, read_upto, self._body, min(len(view), STREAM_CHUNK))
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -454,16 +381,3 @@ class S3Stream(ForwardStream):
     def close(self) -> None:
         self._drop()
         super().close()
-
-
-async def _read_upto(body: Any, size: int) -> bytes:
-    """Up to ``size`` bytes of a streamed body (fewer only at its end), in one loop hop."""
-    parts = []
-    got = 0
-    while got < size:
-        chunk = await body.read(size - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)

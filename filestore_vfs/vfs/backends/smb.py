@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import io
 from typing import IO, Any
 
 import smbclient
@@ -25,6 +24,7 @@ from fsspec.implementations.smb import SMBFileSystem, _as_unc_path
 
 from .._errors import ConfigError
 from ._lockfile_root import LockFileRoot
+from ._streams import ChunkedStream
 
 __all__ = ["SMBFile"]
 
@@ -191,7 +191,7 @@ class SMBFile(LockFileRoot):
         return f
 
 
-class _PipelinedReader(io.RawIOBase):
+class _PipelinedReader(ChunkedStream):
     """Reads forward with up to ``depth`` SMB read requests of ``chunk`` bytes in flight.
 
     Memory stays at about ``depth × chunk``; a seek drains the requests in flight (their
@@ -199,32 +199,18 @@ class _PipelinedReader(io.RawIOBase):
     """
 
     def __init__(self, raw: Any, offset: int, chunk: int = 2 << 20, depth: int = 8) -> None:
-        super().__init__()
+        super().__init__(offset, int(raw.fd.end_of_file))
         self._raw = raw
         self._open = raw.fd
-        self._size = int(raw.fd.end_of_file)
         self._chunk = chunk
         self._depth = depth
-        self._pos = offset
         self._next = offset  # where the next request starts
         self._pending: collections.deque[tuple[Any, Any, int]] = collections.deque()
-        self._buf = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        target = max(0, {0: 0, 1: self._pos, 2: self._size}[whence] + offset)
-        if target != self._pos:
-            self._drain()
-            self._pos = self._next = target
-        return self._pos
+    def _move(self, target: int) -> None:
+        """The replies in flight are for the old position: receive and drop them."""
+        self._drain()
+        self._pos = self._next = target
 
     def _fill(self) -> None:
         connection = self._open.connection
@@ -250,7 +236,7 @@ class _PipelinedReader(io.RawIOBase):
             self._pending.append((request, receive, size))
             self._next += size
 
-    def _take(self) -> bool:
+    def _next_chunk(self) -> bool:
         """Receive the oldest reply into the buffer; ``False`` at the end of the file."""
         self._fill()
         if not self._pending:
@@ -272,35 +258,6 @@ class _PipelinedReader(io.RawIOBase):
                 pass
         if not keep_buffer:
             self._buf = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = self._size - self._pos
-        parts: list[memoryview] = []
-        got = 0
-        while got < size and self._pos < self._size:
-            if not self._buf and not self._take():
-                break
-            piece = self._buf[: size - got]
-            self._buf = self._buf[len(piece) :]
-            parts.append(piece)
-            got += len(piece)
-            self._pos += len(piece)
-        return b"".join(parts)
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        size = len(view)
-        got = 0
-        while got < size and self._pos < self._size:
-            if not self._buf and not self._take():
-                break
-            piece = self._buf[: size - got]
-            view[got : got + len(piece)] = piece
-            self._buf = self._buf[len(piece) :]
-            got += len(piece)
-            self._pos += len(piece)
-        return got
 
     def close(self) -> None:
         if not self.closed:
