@@ -133,17 +133,32 @@ def test_imports_point_downwards() -> None:
     bad = []
     for name, path in MODULES.items():
         here = _subpackage(name)
+        where = f"{path.relative_to(PACKAGE.parent)}"
         for target, line in _imports(name, path):
             module = target.split(":")[0]
-            if module.startswith(f"{TOP}.") and module in MODULES | {TOP: PACKAGE}:
+            if module == TOP and here:
+                bad.append(f"{where}:{line} ({here}) imports {TOP} itself")
+            elif module.startswith(f"{TOP}."):
                 there = _subpackage(module)
                 if there != here and there not in ALLOWED[here]:
-                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({here}) imports {module}")
-            elif module == TOP and here:
-                bad.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {TOP} itself")
+                    bad.append(f"{where}:{line} ({here}) imports {module}")
             elif module.split(".")[0] == "sim_iocs" and here != "cli":
-                bad.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports sim_iocs")
+                bad.append(f"{where}:{line} ({here}) imports sim_iocs")
     assert not bad, "imports against the layers:\n" + "\n".join(bad)
+
+
+def test_core_reaches_backends_through_public_names() -> None:
+    """The core (``vfs`` outside ``vfs.backends``) uses the backends' public modules only."""
+    backends = f"{TOP}.vfs.backends"
+    bad = []
+    for name, path in MODULES.items():
+        if not name.startswith(f"{TOP}.vfs") or name.startswith(backends):
+            continue
+        for target, line in _imports(name, path):
+            inside = target.replace(":", ".")[len(backends) :]
+            if target.startswith(backends) and _private(inside):
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}")
+    assert not bad, "the core imports private backend modules:\n" + "\n".join(bad)
 
 
 def test_every_subpackage_has_a_layer() -> None:
@@ -152,10 +167,7 @@ def test_every_subpackage_has_a_layer() -> None:
 
 @pytest.mark.parametrize("module", ["filestore_vfs", "filestore_vfs.vfs"])
 def test_import_is_light(module: str) -> None:
-    code = (
-        f"import sys, {module}\n"
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
+    code = f"import sys, {module}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
