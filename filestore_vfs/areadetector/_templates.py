@@ -20,8 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..vfs import InvalidPathError, UnknownRootError, VirtualFileSystem, split_logical
-from ..vfs._writer import WriterView, guess_semantics
+from ..vfs import (
+    InvalidPathError,
+    UnknownRootError,
+    VirtualFileSystem,
+    WriterView,
+    guess_semantics,
+    split_logical,
+)
 
 __all__ = ["PathFormatter", "PathPlan", "PathTemplates"]
 

@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..handlers import Location, MissingFileError, locate
-from ..vfs import PathEscapeError, VFSError, VirtualFileSystem, default_config_path, default_vfs
+from ..vfs import (
+    PathEscapeError,
+    UnknownRootError,
+    VFSError,
+    VirtualFileSystem,
+    default_config_path,
+    default_vfs,
+)
 from ._documents import Document
 from ._progress import ProgressArg, Reporter
 from ._references import (
@@ -172,11 +179,11 @@ def _check_reference(
 ) -> ResourceCheck:
     row = ResourceCheck(ref.uid, ref.document, ref.path, ref.kind, ref.referenced)
     start = reporter.done
-    try:
-        location = _resolve(ref.path, vfs, source)
-    except _UnknownRootError as exc:
-        row.lose("unknown-root", str(exc), missing=False)
-    except MissingFileError as exc:  # a plain (legacy) path that does not exist
+    try:  # parsed as every reader does (handlers.locate: vfs.logical_from_uri)
+        location = locate(ref.path, vfs)
+    except UnknownRootError as exc:  # before MissingFileError: the handlers' one is both
+        row.lose("unknown-root", _unknown_root_problem(exc, ref.path, source), missing=False)
+    except MissingFileError as exc:
         row.lose("missing-file", str(exc), missing=True)
     except (PathEscapeError, ValueError) as exc:
         row.lose("refused", f"refused {ref.path!r}: {exc}", missing=False)
@@ -190,30 +197,12 @@ def _check_reference(
     return row
 
 
-class _UnknownRootError(VFSError, LookupError):
-    """The path names a root this machine's VFS does not configure."""
-
-
-def _resolve(path: str, vfs: VirtualFileSystem, source: str) -> Location:
-    """Where ``path`` leads here; an unknown root is an error naming the roots and config."""
-    first = _first_component(path)
-    if first is not None and first not in vfs.roots:
-        is_url = path.startswith("vfs://")
-        if is_url or not os.path.exists("/" + first):
-            roots = ", ".join(f"/{name}" for name in sorted(vfs.roots))
-            raise _UnknownRootError(
-                f"root /{first} of {path!r} is not configured on this machine; configured "
-                f"roots: {roots} (VFS config: {source}); add /{first} to that config"
-            )
-    return locate(path, vfs)
-
-
-def _first_component(path: str) -> str | None:
-    """The root name a path starts with (``vfs://x/...``, ``file:///x/...``, ``/x/...``)."""
-    for prefix in ("vfs://", "file://localhost/", "file:///", "/"):
-        if path.startswith(prefix):
-            return path[len(prefix) :].split("/", 1)[0] or None
-    return None
+def _unknown_root_problem(exc: UnknownRootError, path: str, source: str) -> str:
+    roots = ", ".join(f"/{name}" for name in exc.known)
+    return (
+        f"root /{exc.root} of {path!r} is not configured on this machine; configured "
+        f"roots: {roots} (VFS config: {source}); add /{exc.root} to that config"
+    )
 
 
 # -- one check per layout ----------------------------------------------------------------

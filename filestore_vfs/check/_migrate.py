@@ -18,6 +18,7 @@ from typing import Any
 
 from ..handlers import locate
 from ..vfs import (
+    SECRET_OPTION,
     InvalidPathError,
     ReadOnlyRootError,
     UnknownRootError,
@@ -25,10 +26,9 @@ from ..vfs import (
     VirtualFileSystem,
     default_config_path,
     default_vfs,
+    load_config_source,
     split_logical,
 )
-from ..vfs._config import load_config_source
-from ..vfs._root import SECRET_OPTION
 from ._documents import Document
 from ._progress import ProgressArg, Reporter
 from ._references import Reference, collect_references

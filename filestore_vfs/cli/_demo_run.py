@@ -81,7 +81,7 @@ class Demo:
     def start_iocs(self, stack: contextlib.ExitStack) -> dict[str, Any]:
         self.say("starting two sim IOCs (HDF5 and TIFF) on loopback")
         ports = [self._port(self.args.port), _free_port()]
-        from sim_iocs._ioc import client_environment
+        from sim_iocs import client_environment
 
         os.environ.update(client_environment(ports))  # before pyepics makes its CA context
         with contextlib.suppress(ImportError):  # pyepics should use epicscorelibs' libca

@@ -18,7 +18,13 @@ from ._handlers import (
     AreaDetectorTiffHandler,
     HandlerBase,
 )
-from ._locate import Location, MissingFileError, locate
+from ._locate import (
+    Location,
+    MissingFileError,
+    RefusedPathError,
+    UnknownRootFileError,
+    locate,
+)
 
 __all__ = [
     "AreaDetectorHDF5Handler",
@@ -27,6 +33,8 @@ __all__ = [
     "HandlerBase",
     "Location",
     "MissingFileError",
+    "RefusedPathError",
+    "UnknownRootFileError",
     "handler_registry",
     "locate",
 ]

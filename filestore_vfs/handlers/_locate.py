@@ -4,7 +4,8 @@ A path is logical when it is a ``vfs://`` URL or when its first component names 
 the handler's VFS (``/detector/...``); ``file://`` URLs are read the same way after their
 scheme is dropped (TiledWriter stores ``file://localhost/detector/...`` for Resources whose
 root is ``/detector``). Anything else is a plain filesystem path, so legacy documents keep
-working beside ours.
+working beside ours. The rules are :func:`filestore_vfs.vfs.logical_from_uri`'s, the one
+parser of every reader.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import IO
 from ..vfs import (
     InvalidPathError,
     PathEscapeError,
+    UnknownRootError,
     VFSError,
     VirtualFileSystem,
     default_config_path,
+    logical_from_uri,
     split_logical,
 )
 
-__all__ = ["Location", "MissingFileError", "locate"]
+__all__ = ["Location", "MissingFileError", "RefusedPathError", "UnknownRootFileError", "locate"]
 
 
 class MissingFileError(VFSError, LookupError):
@@ -31,6 +34,27 @@ class MissingFileError(VFSError, LookupError):
     Deliberately not an ``OSError``: event-model's Filler retries ``OSError`` for about two
     seconds by default, which only hides a file that is really missing. Network roots retry
     transient errors themselves (``retries`` in their config).
+    """
+
+
+class UnknownRootFileError(UnknownRootError, MissingFileError):
+    """A document names a root this machine's VFS does not configure.
+
+    The one "root not configured" error (:class:`UnknownRootError`, a ``KeyError``), and a
+    :class:`MissingFileError` as handlers raised before, so event-model's Filler does not
+    retry it. ``root``, ``known`` and ``path`` say which root, which are configured, and the
+    path as the document gave it.
+    """
+
+    def __init__(self, cause: UnknownRootError, message: str) -> None:
+        super().__init__(cause.root, cause.known, cause.path, message=message)
+
+
+class RefusedPathError(PathEscapeError, InvalidPathError):
+    """A document's path leaves its root (``..``, ``//``, NUL, backslash, encoded escapes).
+
+    The :class:`PathEscapeError` every reader raises for these, and the
+    :class:`InvalidPathError` (``ValueError``) handlers raised before.
     """
 
 
@@ -67,61 +91,39 @@ class Location:
         return locate(os.path.join(self.given, name), self.vfs)
 
 
-def _strip_file_scheme(path: str) -> str:
-    if path.startswith("file://localhost/"):
-        return path[len("file://localhost") :]
-    if path.startswith("file:///"):
-        return path[len("file://") :]
-    return path
-
-
 def locate(path: str, vfs: VirtualFileSystem) -> Location:
-    """Resolve ``path`` (logical, ``vfs://``, ``file://`` or plain) for reading on this machine."""
-    text = _strip_file_scheme(os.fspath(path))
-    logical = _logical_or_none(text, vfs)
-    if logical is None:
-        _check_not_unknown_root(text, vfs)
-        return Location(str(path), None, text, vfs)
-    root = vfs.roots[split_logical(logical).root]
+    """Resolve ``path`` (logical, ``vfs://``, ``file://`` or plain) for reading on this machine.
+
+    The parsing is :func:`filestore_vfs.vfs.logical_from_uri` (``plain_top_check``: a plain
+    absolute path whose top-level directory is not here names a root this VFS lacks). Its
+    errors come out as they are, adapted for event-model's Filler, which retries ``OSError``:
+
+    - a root that is not configured: :class:`UnknownRootFileError`, an
+      :class:`UnknownRootError` and a :class:`MissingFileError`;
+    - a path that leaves its root: :class:`RefusedPathError`, a :class:`PathEscapeError`
+      and (as before) an :class:`InvalidPathError`.
+    """
+    given = os.fspath(path)
+    try:
+        target = logical_from_uri(given, vfs.roots, plain_top_check=True)
+    except UnknownRootError as exc:
+        raise UnknownRootFileError(exc, _unknown_root_message(exc)) from None
+    except PathEscapeError as exc:
+        raise RefusedPathError(f"refused {given!r}: {exc}") from exc
+    if target.logical is None:
+        assert target.plain is not None
+        return Location(str(path), None, target.plain, vfs)
+    logical = str(target.logical)
+    root = vfs.roots[target.logical.root]
     local = vfs.local_path(logical) if root.local_dir is not None else None
     return Location(str(path), logical, local, vfs)
 
 
-def _logical_or_none(text: str, vfs: VirtualFileSystem) -> str | None:
-    if text.startswith("vfs://"):
-        try:
-            lp = split_logical(text)
-        except PathEscapeError as exc:
-            raise InvalidPathError(f"refused {text!r}: {exc}") from exc
-        if lp.root not in vfs.roots:
-            raise MissingFileError(_unknown_root_message(lp.root, vfs, text))
-        return str(lp)
-    if not text.startswith("/"):
-        return None
-    first = text[1:].split("/", 1)[0]
-    if first not in vfs.roots:
-        return None
-    try:
-        return str(split_logical(text.rstrip("/") or text))
-    except PathEscapeError as exc:
-        raise InvalidPathError(f"refused {text!r}: {exc}") from exc
-
-
-def _check_not_unknown_root(text: str, vfs: VirtualFileSystem) -> None:
-    """A plain absolute path that does not exist may be a root this machine lacks: say so."""
-    if text.startswith("/") and not os.path.exists(text):
-        first = text[1:].split("/", 1)[0]
-        raise MissingFileError(
-            f"{text} does not exist here, and /{first} is not a root of this machine's VFS: "
-            + _unknown_root_message(first, vfs, text).split(": ", 1)[1]
-        )
-
-
-def _unknown_root_message(root: str, vfs: VirtualFileSystem, path: str) -> str:
+def _unknown_root_message(exc: UnknownRootError) -> str:
     config = default_config_path()
     source = str(config) if config else "the embedded defaults"
-    roots = ", ".join(f"/{name}" for name in sorted(vfs.roots))
+    roots = ", ".join(f"/{name}" for name in exc.known)
     return (
-        f"unknown root /{root} in {path!r}: configured roots are {roots} "
-        f"(VFS config: {source}); add /{root} to that config"
+        f"unknown root /{exc.root} in {exc.path!r}: configured roots are {roots} "
+        f"(VFS config: {source}); add /{exc.root} to that config"
     )

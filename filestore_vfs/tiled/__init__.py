@@ -16,11 +16,12 @@ On the writing side, ``TiledWriter(client, patches=tiled_writer_patches())`` kee
 from __future__ import annotations
 
 from ._adapters import VFSHDF5Adapter, VFSTiffSequenceAdapter, adapters_by_mimetype
-from ._resolve import RefusedURIError, Target, local_uri, resolve_uri
+from ._resolve import RefusedRootError, RefusedURIError, Target, local_uri, resolve_uri
 from ._writer import DIRECTORY_SPECS, tiled_writer_patches
 
 __all__ = [
     "DIRECTORY_SPECS",
+    "RefusedRootError",
     "RefusedURIError",
     "Target",
     "VFSHDF5Adapter",

@@ -25,7 +25,8 @@ class _VFSBound:
     """Binds an adapter to a VFS: the class attribute, else the server's :func:`default_vfs`."""
 
     vfs: ClassVar[VirtualFileSystem | None] = None
-    #: Where copies of files on non-local roots go (``None``: the root's own cache).
+    #: Where copies of files on roots without a local directory or cache of their own go
+    #: (``None``: the VFS's one cache directory, :func:`filestore_vfs.vfs.cache_directory`).
     cache_dir: ClassVar[str | None] = None
 
     @classmethod

@@ -7,23 +7,21 @@ root of the server's VFS, and (for local roots) not leave the root through a sym
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from ..vfs import (
     PathEscapeError,
     UnknownRootError,
     VFSError,
     VirtualFileSystem,
+    cached_file,
     default_config_path,
+    logical_from_uri,
     split_logical,
 )
 
-__all__ = ["RefusedURIError", "Target", "local_uri", "resolve_uri"]
+__all__ = ["RefusedRootError", "RefusedURIError", "Target", "local_uri", "resolve_uri"]
 
 
 try:  # inside a tiled server, answer a refusal as 403 with its reason, not as a bare 500
@@ -49,6 +47,18 @@ class RefusedURIError(PathEscapeError, _HTTPBase):  # type: ignore[misc]
         return str(self.detail)
 
 
+class RefusedRootError(RefusedURIError, UnknownRootError):  # type: ignore[misc]
+    """A ``data_uri`` whose root this server's VFS does not configure.
+
+    A :class:`RefusedURIError` (403 with the reason) and the one "root not configured" error,
+    :class:`~filestore_vfs.vfs.UnknownRootError` (``root``, ``known``, ``path``).
+    """
+
+    def __init__(self, cause: UnknownRootError, message: str) -> None:
+        RefusedURIError.__init__(self, message)
+        self.root, self.known, self.path = cause.root, cause.known, cause.path
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a ``data_uri`` leads: a logical path, or (``logical is None``) a plain file URI."""
@@ -69,40 +79,28 @@ def _refuse(uri: str, why: str) -> RefusedURIError:
 def resolve_uri(uri: str, vfs: VirtualFileSystem) -> Target:
     """Map ``vfs://<root>/...`` and ``file://localhost/<root>/...`` to logical paths.
 
-    Other ``file:`` URIs are not ours: they stay as they are (tiled's ``readable_storage``
-    check has already confined them) unless their path is not normal.
+    The parsing is :func:`filestore_vfs.vfs.logical_from_uri` (URIs only). Other ``file:``
+    URIs are not ours: they stay as they are (tiled's ``readable_storage`` check confines
+    them) unless their path is not normal. Every refusal is a :class:`RefusedURIError`
+    (403); one for a root that is not configured is a :class:`RefusedRootError`, also the
+    :class:`~filestore_vfs.vfs.UnknownRootError` every reader raises.
     """
-    parsed = urlparse(uri)
-    if parsed.scheme == "vfs":
-        return Target(uri, _logical(uri, uri, vfs))
-    if parsed.scheme != "file":
-        raise _refuse(uri, f"scheme {parsed.scheme!r} is not served (use vfs:// or file://)")
-    if parsed.netloc not in ("", "localhost"):
-        raise _refuse(uri, f"host {parsed.netloc!r} is not this machine")
-    path = parsed.path
-    first = path.lstrip("/").split("/", 1)[0]
-    if first in vfs.roots:
-        return Target(uri, _logical(path, uri, vfs))
-    if any(part in ("..", ".") for part in path.split("/")):
-        raise _refuse(uri, "'..' and '.' components are refused")
-    return Target(uri, None)
-
-
-def _logical(path: str, uri: str, vfs: VirtualFileSystem) -> str:
     try:
-        lp = split_logical(path)
-    except PathEscapeError as exc:
+        target = logical_from_uri(uri, vfs.roots, plain_paths=False)
+    except UnknownRootError as exc:
+        raise _refuse_root(uri, exc) from None
+    except VFSError as exc:  # PathEscapeError; InvalidPathError: scheme, host, no URI
         raise _refuse(uri, str(exc)) from None
-    except VFSError as exc:
-        raise _refuse(uri, f"not a logical path: {exc}") from None
-    if lp.root not in vfs.roots:
-        roots = ", ".join(f"/{name}" for name in sorted(vfs.roots))
-        raise _refuse(
-            uri,
-            f"/{lp.root} is not a root of this server's VFS (roots: {roots}; "
-            f"VFS config: {_config_source()})",
-        )
-    return str(lp)
+    return Target(uri, None if target.logical is None else str(target.logical))
+
+
+def _refuse_root(uri: str, exc: UnknownRootError) -> RefusedRootError:
+    roots = ", ".join(f"/{name}" for name in exc.known)
+    why = (
+        f"/{exc.root} is not a root of this server's VFS (roots: {roots}; "
+        f"VFS config: {_config_source()})"
+    )
+    return RefusedRootError(exc, f"refusing to serve {uri!r}: {why}")
 
 
 def local_uri(target: Target, vfs: VirtualFileSystem, cache_dir: str | None = None) -> str:
@@ -116,9 +114,9 @@ def local_uri(target: Target, vfs: VirtualFileSystem, cache_dir: str | None = No
         return target.uri
     try:
         return "file://localhost" + _local_file(target.logical, vfs, cache_dir)
-    except PathEscapeError as exc:
-        raise _refuse(target.uri, str(exc)) from None
     except UnknownRootError as exc:  # the VFS changed under us
+        raise _refuse_root(target.uri, exc) from None
+    except PathEscapeError as exc:
         raise _refuse(target.uri, str(exc)) from None
 
 
@@ -129,30 +127,19 @@ def _local_file(logical: str, vfs: VirtualFileSystem, cache_dir: str | None) -> 
         if not os.path.isfile(local):
             raise FileNotFoundError(2, f"{logical} does not exist (on {local})")
         return local
-    with vfs.open(logical, "rb", cache="file") as f:
-        name = getattr(f, "name", None)
+    src = vfs.open(logical, "rb", cache="file")
+    with src:
+        name = getattr(src, "name", None)
         if isinstance(name, str) and os.path.isabs(name) and os.path.isfile(name):
-            return name
-        return _copy_into(f, logical, vfs, cache_dir)
-
-
-def _copy_into(src: object, logical: str, vfs: VirtualFileSystem, cache_dir: str | None) -> str:
-    """Copy a stream into ``cache_dir`` under a name keyed by path, size and mtime."""
-    info = vfs.info(logical)
-    token = f"{logical}\0{info.get('size')}\0{info.get('mtime')}"
-    directory = cache_dir or os.path.join(tempfile.gettempdir(), "filestore-vfs-tiled")
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(logical)[1][:16]
-    target = os.path.join(directory, hashlib.sha256(token.encode()).hexdigest()[:32] + suffix)
-    if os.path.exists(target) and os.path.getsize(target) == info.get("size"):
-        return target
-    fd, tmp = tempfile.mkstemp(prefix=".~vfs-tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(src, out, 8 << 20)  # type: ignore[arg-type]
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+            return name  # a network root's own whole-file copy
+        # Other roots (memory, Redis, archives): a copy in the same cache (``cache_dir``
+        # overrides it), keyed by the backend URL, size and mtime.
+        info = vfs.info(logical)
+        return cached_file(
+            vfs.resolve(logical).url,
+            info.get("size"),
+            info.get("mtime"),
+            lambda: src,
+            cache_dir=cache_dir,
+            suffix=os.path.splitext(logical)[1],
+        )

@@ -1,6 +1,8 @@
 """``filestore_vfs.vfs``: the virtual file system (roots, config, rules, ``vfs://``)."""
 
 from ._aio import AsyncFile, AsyncVFS
+from ._cache import cache_directory, cached_file
+from ._config import load_config_source
 from ._default import default_config_path, default_vfs
 from ._errors import (
     BackendUnavailableError,
@@ -13,13 +15,13 @@ from ._errors import (
     UnknownRootError,
     VFSError,
 )
-from ._paths import LogicalPath, split_logical
+from ._paths import LogicalPath, URITarget, logical_from_uri, split_logical
 from ._protocol import VFSFileSystem
 from ._registry import get_root_class, known_root_classes, register_root_class
-from ._root import Root
+from ._root import SECRET_OPTION, Root
 from ._storage import Storage
 from ._vfs import Resolved, VirtualFileSystem
-from ._writer import WriterView
+from ._writer import WriterView, guess_semantics
 from .backends import FsspecRoot
 from .backends.archive import ArchiveFile
 from .backends.fsspec_file import FsspecFile
@@ -44,17 +46,24 @@ __all__ = [
     "ReadOnlyRootError",
     "Resolved",
     "Root",
+    "SECRET_OPTION",
     "Storage",
     "TempFile",
+    "URITarget",
     "UnknownRootError",
     "VFSError",
     "VFSFileSystem",
     "VirtualFileSystem",
     "WriterView",
+    "cache_directory",
+    "cached_file",
     "default_config_path",
     "default_vfs",
     "get_root_class",
+    "guess_semantics",
     "known_root_classes",
+    "load_config_source",
+    "logical_from_uri",
     "register_root_class",
     "split_logical",
 ]

@@ -10,10 +10,9 @@ import asyncio
 import functools
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._vfs import VirtualFileSystem
+from ._interface import VFSInterface
 
 __all__ = ["AsyncFile", "AsyncVFS"]
 
@@ -51,7 +50,7 @@ class AsyncFile:
     Leaving the block by an exception discards a write, as in the sync API.
     """
 
-    def __init__(self, vfs: VirtualFileSystem, path: str | os.PathLike[str], mode: str) -> None:
+    def __init__(self, vfs: VFSInterface, path: str | os.PathLike[str], mode: str) -> None:
         self._vfs = vfs
         self._path = path
         self._mode = mode
@@ -81,7 +80,7 @@ class AsyncFile:
 class AsyncVFS:
     """Coroutine twins of :class:`VirtualFileSystem`'s helpers: ``await vfs.aio.exists(p)``."""
 
-    def __init__(self, vfs: VirtualFileSystem) -> None:
+    def __init__(self, vfs: VFSInterface) -> None:
         self._vfs = vfs
         for name in ASYNC_METHODS:
             setattr(self, name, _twin(getattr(vfs, name)))

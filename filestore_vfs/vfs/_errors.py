@@ -55,18 +55,33 @@ class VFSError(Exception):
 
 
 class UnknownRootError(VFSError, KeyError):
-    """A logical path names a root that this VFS does not configure."""
+    """A logical path names a root that this VFS does not configure.
 
-    def __init__(self, root: str, known: Iterable[str], path: str | None = None) -> None:
+    The one "root not configured" error: ``root``, ``known`` (the configured roots) and
+    ``path`` (as given) are attributes. Callers that need another base as well subclass it
+    (``filestore_vfs.handlers.UnknownRootFileError``, ``filestore_vfs.tiled.RefusedRootError``)
+    and may word the ``message`` for their audience.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        known: Iterable[str],
+        path: str | None = None,
+        *,
+        message: str | None = None,
+    ) -> None:
         self.root = root
         self.path = path
         self.known = sorted(known)
-        where = f" in {path!r}" if path else ""
-        names = ", ".join(f"/{k}" for k in self.known) or "none"
-        super().__init__(
-            f"unknown root '/{root}'{where}; configured roots: {names}. "
-            "Add it to the VFS config (see `filestore-vfs roots`)."
-        )
+        if message is None:
+            where = f" in {path!r}" if path else ""
+            names = ", ".join(f"/{k}" for k in self.known) or "none"
+            message = (
+                f"unknown root '/{root}'{where}; configured roots: {names}. "
+                "Add it to the VFS config (see `filestore-vfs roots`)."
+            )
+        super().__init__(message)
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])

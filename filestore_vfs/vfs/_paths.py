@@ -8,12 +8,23 @@ path is.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Collection
 from typing import NamedTuple
+from urllib.parse import unquote
 
-from ._errors import InvalidPathError, PathEscapeError
+from ._errors import InvalidPathError, PathEscapeError, UnknownRootError
 
-__all__ = ["LogicalPath", "split_logical", "join_logical", "check_root_name", "URL_PREFIX"]
+__all__ = [
+    "LogicalPath",
+    "URITarget",
+    "split_logical",
+    "join_logical",
+    "check_root_name",
+    "logical_from_uri",
+    "URL_PREFIX",
+]
 
 URL_PREFIX = "vfs://"
 _ROOT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
@@ -80,3 +91,150 @@ def split_logical(path: object) -> LogicalPath:
                 "'..', '.' and '//' are refused so no path can leave its root"
             )
     return LogicalPath(parts[0], "/".join(parts[1:]))
+
+
+# -- URIs ---------------------------------------------------------------------------------
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")
+_FILE_HOSTS = ("", "localhost")
+#: How many times a component is percent-decoded when looking for a hidden escape.
+_DECODE_DEPTH = 4
+
+
+class URITarget(NamedTuple):
+    """Where a URI or document path leads: exactly one of ``logical`` and ``plain`` is set.
+
+    ``logical`` is the checked logical path (read through the VFS); ``plain`` is a path on
+    this machine's file system that names no root (read as it is).
+    """
+
+    logical: LogicalPath | None
+    plain: str | None
+
+
+def logical_from_uri(
+    uri: str | os.PathLike[str],
+    roots: Collection[str],
+    *,
+    plain_paths: bool = True,
+    plain_top_check: bool = False,
+) -> URITarget:
+    """Turn a ``vfs://`` or ``file:`` URI, or a document's path, into a logical or plain path.
+
+    The one parser every reader uses (handlers, tiled adapters, ``check``). ``roots`` are the
+    names of the configured roots. The rules:
+
+    ``vfs://<root>/<rel>``
+        Always logical. Checked like any logical path (:func:`split_logical`: ``..``, ``.``,
+        ``//``, NUL and backslash raise :class:`PathEscapeError`; trailing ``/`` are allowed);
+        a root not in ``roots`` raises :class:`UnknownRootError`.
+    ``file:`` URIs (``file:///p``, ``file://localhost/p``, ``file:/p``)
+        The host must be empty or ``localhost``, else :class:`InvalidPathError` (another
+        machine's file). The path must be absolute. When its first component names a root it
+        is logical (TiledWriter writes ``file://localhost/detector/...`` for a Resource whose
+        root is ``/detector``), checked like ``vfs://``. Otherwise it is plain, and still may
+        not contain ``..`` or ``.`` components, NUL bytes or backslashes
+        (:class:`PathEscapeError`).
+    any other ``<scheme>://`` URI
+        :class:`InvalidPathError`.
+    a path without a scheme
+        With ``plain_paths=False``, :class:`InvalidPathError` (only URIs are accepted).
+        An absolute path whose first component names a root is logical and checked like a
+        logical path. Anything else is a plain path, returned unchanged (a legacy document's
+        file; such paths are not ours to normalise: a Windows path has backslashes).
+
+    Percent-escapes are not decoded (our ``vfs://`` URIs, TiledWriter's ``file://`` URIs and
+    tiled's own ``path_from_uri`` all keep names as they are), so ``%41`` is three characters
+    of a name. But a component that *would* decode (once or repeatedly, as a web server, a
+    proxy or another tool may) to ``..``, ``.``, or to something containing ``/``, ``\\`` or
+    a NUL byte, e.g. ``%2e%2e`` or ``%252e%252e``, is refused with :class:`PathEscapeError`,
+    in logical and in plain ``file:`` paths alike.
+
+    With ``plain_top_check=True`` (readers that open plain paths here: the handlers and
+    ``check``), an absolute plain path whose top-level directory does not exist on this
+    machine is taken to name a root this VFS lacks and raises :class:`UnknownRootError`,
+    so a missing root is reported as such rather than as a missing file.
+
+    Every "root not configured" outcome is an :class:`UnknownRootError` (``.root``,
+    ``.known``, ``.path``); every escape a :class:`PathEscapeError`.
+    """
+    text = os.fspath(uri)
+    if not isinstance(text, str):
+        raise InvalidPathError(f"a path or URI must be a str, not {type(text).__name__}")
+    scheme = _SCHEME.match(text)
+    if text.startswith(URL_PREFIX):
+        return URITarget(_checked_logical(text, text, roots), None)
+    if scheme is not None and scheme.group(1).lower() == "file":
+        path = _file_uri_path(text)
+        if _first_component(path) in roots:
+            return URITarget(_checked_logical(path, text, roots), None)
+        _refuse_plain_escapes(path, text)
+        return URITarget(None, _plain(path, text, roots, plain_top_check))
+    if scheme is not None and text[scheme.end() :].startswith("//"):
+        raise InvalidPathError(
+            f"{text!r}: scheme {scheme.group(1)!r} is not read here (use vfs:// or file://)"
+        )
+    if not plain_paths:
+        raise InvalidPathError(f"{text!r} is not a vfs:// or file:// URI")
+    if text.startswith("/") and _first_component(text) in roots:
+        return URITarget(_checked_logical(text, text, roots), None)
+    return URITarget(None, _plain(text, text, roots, plain_top_check))
+
+
+def _first_component(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0]
+
+
+def _file_uri_path(uri: str) -> str:
+    rest = uri[len("file:") :]
+    if rest.startswith("//"):
+        host, slash, path = rest[2:].partition("/")
+        if host.lower() not in _FILE_HOSTS:
+            raise InvalidPathError(f"{uri!r}: host {host!r} is not this machine")
+        rest = slash + path
+    if not rest.startswith("/"):
+        raise InvalidPathError(f"{uri!r}: a file: URI needs an absolute path")
+    return rest
+
+
+def _checked_logical(path: str, given: str, roots: Collection[str]) -> LogicalPath:
+    # a directory's trailing '/'s: one is left, which split_logical allows
+    while path.endswith("//") and not path.endswith("://"):
+        path = path[:-1]
+    lp = split_logical(path)
+    _refuse_encoded_escapes([lp.root, *lp.rel.split("/")], given)
+    if lp.root not in roots:
+        raise UnknownRootError(lp.root, roots, given)
+    return lp
+
+
+def _refuse_plain_escapes(path: str, given: str) -> None:
+    if "\\" in path or "\x00" in path:
+        what = "a backslash" if "\\" in path else "a NUL byte"
+        raise PathEscapeError(f"{given!r} contains {what}; file: URIs are POSIX, use '/'")
+    parts = path.split("/")
+    for part in parts:
+        if part in (".", ".."):
+            raise PathEscapeError(f"{given!r}: '..' and '.' components are refused")
+    _refuse_encoded_escapes(parts, given)
+
+
+def _refuse_encoded_escapes(parts: list[str], given: str) -> None:
+    for part in parts:
+        decoded = part
+        for _ in range(_DECODE_DEPTH):
+            if "%" not in decoded:
+                break
+            decoded = unquote(decoded)
+            if decoded in (".", "..") or any(c in decoded for c in "/\\\x00"):
+                raise PathEscapeError(
+                    f"{given!r}: component {part!r} is a percent-encoded escape "
+                    f"({decoded!r}); encoded '..', '.', '/', '\\' and NUL are refused"
+                )
+
+
+def _plain(path: str, given: str, roots: Collection[str], top_check: bool) -> str:
+    if top_check and path.startswith("/"):
+        top = _first_component(path)
+        if top and not os.path.lexists("/" + top):
+            raise UnknownRootError(top, roots, given)
+    return path

@@ -10,13 +10,11 @@ import os
 import stat
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
+from ._interface import VFSInterface
 from ._paths import check_root_name, split_logical
 from ._transfer import Progress, copy_stream
-
-if TYPE_CHECKING:
-    from ._vfs import VirtualFileSystem
 
 __all__ = ["Storage"]
 
@@ -30,7 +28,7 @@ class Storage(MutableMapping[str, str]):
     :meth:`list_files`.
     """
 
-    def __init__(self, vfs: VirtualFileSystem, root: str) -> None:
+    def __init__(self, vfs: VFSInterface, root: str) -> None:
         self.vfs = vfs
         self.root = check_root_name(root)
         self.vfs.resolve(f"/{self.root}")  # unknown roots fail here, not on first use
@@ -84,7 +82,7 @@ class Storage(MutableMapping[str, str]):
         if isinstance(local_or_file, (str, os.PathLike)):
             self.vfs.put_file(local_or_file, path)
             return
-        self.vfs._check_size(path, _remaining(local_or_file))
+        self.vfs.check_size(path, _remaining(local_or_file))
         with self.vfs.open(path, "wb") as out:
             copy_stream(local_or_file, out)
 

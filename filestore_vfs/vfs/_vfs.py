@@ -10,21 +10,19 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import yaml
 
+from ._aio import AsyncFile, AsyncVFS
 from ._atomic import AtomicTextFile, AtomicWriteFile
 from ._config import build_root, default_root_specs, load_config_source, parse_config
 from ._errors import InvalidPathError, ReadOnlyRootError, UnknownRootError
 from ._locking import Lease, acquire_in_process
 from ._paths import LogicalPath, join_logical, split_logical
 from ._root import Entry, Root
+from ._storage import Storage
 from ._transfer import Progress, copy_stream
-
-if TYPE_CHECKING:
-    from ._aio import AsyncVFS
-    from ._storage import Storage
 
 __all__ = ["VirtualFileSystem", "Resolved"]
 
@@ -378,7 +376,7 @@ class VirtualFileSystem:
             return
         root, lp = self._split(src)
         total = self._size(root, lp)
-        self._check_size(dst, total)
+        self.check_size(dst, total)
         with self.open(src, "rb", cache="stream") as fin, self.open(dst, "wb") as fout:
             copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
 
@@ -442,7 +440,7 @@ class VirtualFileSystem:
         """Upload a local file, atomically."""
         source = Path(local).expanduser()
         total = source.stat().st_size
-        self._check_size(path, total)
+        self.check_size(path, total)
         with open(source, "rb") as fin, self.open(path, "wb") as fout:
             copy_stream(fin, fout, total=total, progress=progress, name=str(path))
 
@@ -450,7 +448,7 @@ class VirtualFileSystem:
         with root.translate(str(lp)):
             return root.size(lp.rel)
 
-    def _check_size(self, path: str | os.PathLike[str], size: int | None) -> None:
+    def check_size(self, path: str | os.PathLike[str], size: int | None) -> None:
         """Let the target root refuse a file too large for it before anything is sent."""
         if size is None:
             return
@@ -460,20 +458,14 @@ class VirtualFileSystem:
 
     def storage(self, root: str) -> Storage:
         """One root seen as a bucket (qarnot-style :class:`Storage`)."""
-        from ._storage import Storage
-
         return Storage(self, root)
 
     # -- async ------------------------------------------------------------------------------
     def open_file(self, path: str | os.PathLike[str], mode: str = "r") -> Any:
         """Async context manager (pyobs-compatible): ``await f.read(n)``, ``await f.write(b)``."""
-        from ._aio import AsyncFile
-
         return AsyncFile(self, path, mode)
 
     @property
     def aio(self) -> AsyncVFS:
         """The helpers of this VFS as coroutines that run the I/O off the event loop."""
-        from ._aio import AsyncVFS
-
         return AsyncVFS(self)

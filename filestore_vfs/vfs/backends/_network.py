@@ -8,16 +8,14 @@ is discarded (the old object stays) and the error is raised.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from typing import IO, Any, ClassVar, Literal
 
+from .._cache import cache_directory, cached_file
 from .._errors import ConfigError
 from .._root import Root
-from .._transfer import copy_stream
 from ._fsspec import FsspecRoot
 from ._streams import StreamReader
 
@@ -126,36 +124,25 @@ class NetworkRoot(Root):
     @property
     def cache_dir(self) -> str:
         if self._cache_dir is None:
-            import platformdirs
-
-            self._cache_dir = platformdirs.user_cache_dir("filestore-vfs", appauthor=False)
+            self._cache_dir = cache_directory()
         return self._cache_dir
 
     def cached_copy(self, rel: str) -> str:
         """A whole-file local copy, reused while the remote size and mtime stay the same.
 
-        The download goes to a temporary name and is renamed when complete, so a partial
-        download never becomes a cache entry.
+        The one cache of the VFS (:func:`filestore_vfs.vfs.cached_file`): the download goes
+        to a temporary name and is renamed when complete, so a partial download never
+        becomes a cache entry.
         """
         info = self.retrying(lambda: self.info(rel))
-        token = f"{self.url(rel)}\0{info.get('size')}\0{info.get('mtime')}"
-        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
-        suffix = os.path.splitext(rel)[1][:16]
-        os.makedirs(self.cache_dir, exist_ok=True)
-        target = os.path.join(self.cache_dir, digest + suffix)
-        if os.path.exists(target) and os.path.getsize(target) == info.get("size"):
-            return target
-        fd, tmp = tempfile.mkstemp(prefix=".~vfs-tmp-", dir=self.cache_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                with ResilientReader(self, rel, **self.open_options("stream")) as src:
-                    copy_stream(src, out)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return target
+        return cached_file(
+            self.url(rel),
+            info.get("size"),
+            info.get("mtime"),
+            lambda: ResilientReader(self, rel, **self.open_options("stream")),
+            cache_dir=self.cache_dir,
+            suffix=os.path.splitext(rel)[1],
+        )
 
 
 class FsspecNetworkRoot(NetworkRoot, FsspecRoot):
