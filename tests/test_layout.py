@@ -172,3 +172,33 @@ def test_import_is_light(module: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert proc.stdout.split() == [], f"import {module} imported {proc.stdout.strip()}"
+
+
+def _os_error_names() -> set[str]:
+    import builtins
+
+    return {
+        name
+        for name in dir(builtins)
+        if isinstance(getattr(builtins, name), type)
+        and issubclass(getattr(builtins, name), OSError)
+    }
+
+
+def test_no_os_error_with_a_magic_errno() -> None:
+    """``IsADirectoryError(21, ...)`` hides what 21 means: the errors module's constructors
+    (``is_a_directory(...)``) or an ``errno`` constant say it."""
+    names = _os_error_names()
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            first = node.args[0] if node.args else None
+            if (
+                node.func.id in names
+                and isinstance(first, ast.Constant)
+                and type(first.value) is int
+            ):
+                found.append(f"{name}:{node.lineno} {node.func.id}({first.value}, ...)")
+    assert not found, found

@@ -17,6 +17,7 @@ Same class names, same cooperative ``*args/**kwargs`` chain, same documents (spe
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import uuid
 import warnings
@@ -350,7 +351,7 @@ class FileStorePluginBase(FileStoreBase):
         if self.file_path_exists.get():
             return
         raise FileNotFoundError(
-            2,
+            errno.ENOENT,
             f"the IOC cannot see its write directory {write_path!r} (logical {read_path!r} on "
             f"root {self.reg_root}); create it, set make_directories=True, or let the IOC "
             "create it (CreateDirectory); every PV stage set was restored",

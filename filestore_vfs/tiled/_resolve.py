@@ -7,6 +7,7 @@ root of the server's VFS, and (for local roots) not leave the root through a sym
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 
@@ -125,7 +126,7 @@ def _local_file(logical: str, vfs: VirtualFileSystem, cache_dir: str | None) -> 
     if root.local_dir is not None:
         local = vfs.local_path(logical)
         if not os.path.isfile(local):
-            raise FileNotFoundError(2, f"{logical} does not exist (on {local})")
+            raise FileNotFoundError(errno.ENOENT, f"{logical} does not exist (on {local})")
         return local
     src = vfs.open(logical, "rb", cache="file")
     with src:

@@ -11,6 +11,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from ._default import default_vfs
+from ._errors import already_exists
 from ._paths import URL_PREFIX
 from ._vfs import VirtualFileSystem
 
@@ -116,13 +117,13 @@ class VFSFileSystem(AbstractFileSystem):
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         logical = self._logical(path)
         if self.vfs.exists(logical):
-            raise FileExistsError(17, "already exists", logical)
+            raise already_exists("already exists", logical)
         self.vfs.makedirs(logical)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         logical = self._logical(path)
         if not exist_ok and self.vfs.exists(logical):
-            raise FileExistsError(17, "already exists", logical)
+            raise already_exists("already exists", logical)
         self.vfs.makedirs(logical)
 
     def rmdir(self, path: str) -> None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import errno
 import re
 from collections.abc import Callable, Iterator
 from typing import IO, Any, ClassVar, Protocol
 
 from ._atomic import AtomicWriteFile
-from ._errors import InvalidPathError, VFSError
+from ._errors import ERRNO_OF, REASON_OF, InvalidPathError, VFSError
 from ._paths import join_logical
 from ._writer import Semantics, WriterView, guess_semantics
 
@@ -40,23 +39,6 @@ _KEPT_OS_ERRORS: tuple[type[OSError], ...] = (
     ConnectionError,
     BlockingIOError,
 )
-#: errno values for errors raised without one (fsspec often does): "[Errno None]" helps nobody.
-_ERRNOS: dict[type[BaseException], int] = {
-    FileNotFoundError: errno.ENOENT,
-    IsADirectoryError: errno.EISDIR,
-    NotADirectoryError: errno.ENOTDIR,
-    FileExistsError: errno.EEXIST,
-    PermissionError: errno.EACCES,
-    TimeoutError: errno.ETIMEDOUT,
-    ConnectionError: errno.ECONNABORTED,
-}
-_REASONS: dict[type[BaseException], str] = {
-    FileNotFoundError: "no such file or directory",
-    IsADirectoryError: "is a directory",
-    NotADirectoryError: "not a directory",
-    FileExistsError: "already exists",
-    PermissionError: "permission denied",
-}
 
 
 class CrossProcessLock(Protocol):
@@ -191,14 +173,14 @@ class Root(abc.ABC):
     def _with_path(self, exc: BaseException, logical: str) -> BaseException:
         for kind in _KEPT_OS_ERRORS:
             if isinstance(exc, kind):
-                code = getattr(exc, "errno", None) or _ERRNOS.get(kind)
+                code = getattr(exc, "errno", None) or ERRNO_OF.get(kind)
                 return kind(code, self._message(exc), logical)
         if isinstance(exc, OSError):
             return OSError(exc.errno, self._message(exc), logical)
         return exc
 
     def _message(self, exc: BaseException) -> str:
-        reason = _REASONS.get(type(exc)) if not getattr(exc, "strerror", None) else None
+        reason = REASON_OF.get(type(exc)) if not getattr(exc, "strerror", None) else None
         if reason is None:
             text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             reason = redact(str(text), self.secrets)

@@ -12,6 +12,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
+from ._errors import not_a_directory
 from ._interface import VFSInterface
 from ._paths import check_root_name, split_logical
 from ._transfer import Progress, copy_stream
@@ -90,7 +91,7 @@ class Storage(MutableMapping[str, str]):
         """Upload a local tree under ``remote``, keeping its hierarchy; symlinks are skipped."""
         top = Path(local)
         if not top.is_dir():
-            raise NotADirectoryError(20, "not a local directory", str(local))
+            raise not_a_directory("not a local directory", str(local))
         prefix = str(remote).strip("/")
         for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
             here = Path(dirpath)

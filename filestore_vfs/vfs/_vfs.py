@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import fnmatch
 import io
 import os
@@ -17,7 +18,15 @@ import yaml
 from ._aio import AsyncFile, AsyncVFS
 from ._atomic import AtomicTextFile, AtomicWriteFile
 from ._config import build_root, default_root_specs, load_config_source, parse_config
-from ._errors import InvalidPathError, ReadOnlyRootError, UnknownRootError
+from ._errors import (
+    InvalidPathError,
+    ReadOnlyRootError,
+    UnknownRootError,
+    is_a_directory,
+    not_a_directory,
+    not_found,
+    permission_denied,
+)
 from ._locking import Lease, acquire_in_process
 from ._paths import LogicalPath, join_logical, split_logical
 from ._root import Entry, Root
@@ -202,7 +211,7 @@ class VirtualFileSystem:
         root, lp = self._writable(path)
         logical = str(lp)
         if not lp.rel:
-            raise IsADirectoryError(21, "a root is a directory", logical)
+            raise is_a_directory("a root is a directory", logical)
         lease = Lease(acquire_in_process(root.lock_key(lp.rel), logical), None)
         try:
             with root.translate(logical):
@@ -308,9 +317,9 @@ class VirtualFileSystem:
             with root.translate(str(lp)):
                 if lp.rel and not root.isdir(lp.rel):
                     raise (
-                        NotADirectoryError(20, "not a directory")
+                        not_a_directory("not a directory")
                         if root.exists(lp.rel)
-                        else FileNotFoundError(2, "no such directory")
+                        else not_found("no such directory")
                     )
                 entries = sorted(root.ls(lp.rel), key=lambda e: e["name"])
         return entries if detail else [e["name"] for e in entries]
@@ -345,7 +354,7 @@ class VirtualFileSystem:
         root, lp = self._writable(path)
         with root.translate(str(lp)):
             if root.isdir(lp.rel):
-                raise IsADirectoryError(21, "is a directory; use rmdir")
+                raise is_a_directory("is a directory; use rmdir")
             release = acquire_in_process(root.lock_key(lp.rel), str(lp))
             try:
                 root.remove(lp.rel)
@@ -356,7 +365,7 @@ class VirtualFileSystem:
         """Delete an empty directory, or a whole tree with ``recursive=True``."""
         root, lp = self._writable(path)
         if not lp.rel:
-            raise PermissionError(1, "a root itself cannot be removed", str(lp))
+            raise permission_denied("a root itself cannot be removed", str(lp), code=errno.EPERM)
         with root.translate(str(lp)):
             root.rmdir(lp.rel, recursive=recursive)
 
@@ -371,7 +380,7 @@ class VirtualFileSystem:
         """Copy a file (or a tree with ``recursive=True``), across roots too, streaming."""
         if self.isdir(src):
             if not recursive:
-                raise IsADirectoryError(21, "is a directory; pass recursive=True", str(src))
+                raise is_a_directory("is a directory; pass recursive=True", str(src))
             self._copy_tree(src, dst, progress)
             return
         root, lp = self._split(src)
@@ -400,7 +409,7 @@ class VirtualFileSystem:
             try:
                 with droot.translate(str(slp)):
                     if not sroot.exists(slp.rel):
-                        raise FileNotFoundError(2, "no such file or directory")
+                        raise not_found("no such file or directory")
                     sroot.rename(slp.rel, dlp.rel)
                     return
             except NotImplementedError:

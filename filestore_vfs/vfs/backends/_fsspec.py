@@ -17,7 +17,7 @@ from typing import IO, Any
 from fsspec import AbstractFileSystem
 
 from .._atomic import AtomicWriteFile
-from .._errors import VFSError
+from .._errors import VFSError, already_exists, is_a_directory, not_empty, not_found
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry, Root
 from ._lockfile import lock_path_for
@@ -108,12 +108,12 @@ class FsspecRoot(Root):
 
     def makedirs(self, rel: str, exist_ok: bool = True) -> None:
         if self.isfile(rel):
-            raise FileExistsError(17, "a file exists where a directory was asked for")
+            raise already_exists("a file exists where a directory was asked for")
         self.fs.makedirs(self.fs_path(rel), exist_ok=exist_ok)
 
     def remove(self, rel: str) -> None:
         if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory; use rmdir")
+            raise is_a_directory("is a directory; use rmdir")
         self.fs.rm_file(self.fs_path(rel))
 
     def rmdir(self, rel: str, recursive: bool = False) -> None:
@@ -123,7 +123,7 @@ class FsspecRoot(Root):
         if recursive:
             self.fs.rm(self.fs_path(rel), recursive=True)
         elif self.ls(rel):
-            raise OSError(39, "directory not empty; pass recursive=True to remove its content")
+            raise not_empty("directory not empty; pass recursive=True to remove its content")
         else:
             self.fs.rmdir(self.fs_path(rel))
 
@@ -134,7 +134,7 @@ class FsspecRoot(Root):
     def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
         """A streaming reader; ``cache`` selects a network root's cache mode (else ignored)."""
         if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory")
+            raise is_a_directory("is a directory")
         return self.fs.open(self.fs_path(rel), "rb")
 
     def size(self, rel: str) -> int | None:
@@ -148,9 +148,9 @@ class FsspecRoot(Root):
         """
         final = self.fs_path(rel)
         if self.fs.isdir(final):
-            raise IsADirectoryError(21, "is a directory")
+            raise is_a_directory("is a directory")
         if mode == "xb" and self.fs.lexists(final):
-            raise FileExistsError(17, "already exists")
+            raise already_exists("already exists")
         tmp = self._temp_sibling(final)
         self._ensure_parent(final)
         appending = mode == "ab" and self.fs.exists(final)
@@ -177,7 +177,7 @@ class FsspecRoot(Root):
     def _commit_temp(self, tmp: str, final: str, exclusive: bool) -> None:
         """Put the written sibling in place of ``final`` (``exclusive``: only if still absent)."""
         if exclusive and self.fs.exists(final):
-            raise FileExistsError(17, "already exists")
+            raise already_exists("already exists")
         self._replace(tmp, final)
 
     def _replace(self, src_path: str, dst_path: str) -> None:
@@ -196,7 +196,7 @@ class FsspecRoot(Root):
         parent = posixpath.dirname(path)
         if self._parent_missing(parent):
             if not self.mkdir:
-                raise FileNotFoundError(2, "the parent directory does not exist (mkdir: false)")
+                raise not_found("the parent directory does not exist (mkdir: false)")
             self.fs.makedirs(parent, exist_ok=True)
 
     def _parent_missing(self, parent: str) -> bool:
@@ -236,5 +236,5 @@ class DirectoryRoot(FsspecRoot):
         dst_path = self.fs_path(dst)
         self._ensure_parent(dst_path)
         if self.isdir(dst) and not self.isdir(src):
-            raise IsADirectoryError(21, "the destination is a directory")
+            raise is_a_directory("the destination is a directory")
         self._replace(self.fs_path(src), dst_path)

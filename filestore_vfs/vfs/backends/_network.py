@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import IO, Any, ClassVar, Literal
 
 from .._cache import cache_directory, cached_file
-from .._errors import ConfigError
+from .._errors import ConfigError, is_a_directory
 from .._root import Root
 from ._fsspec import FsspecRoot
 from ._streams import StreamReader
@@ -108,7 +108,7 @@ class NetworkRoot(Root):
 
     def open_read(self, rel: str, cache: CacheMode | None = None) -> IO[bytes]:
         if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory")
+            raise is_a_directory("is a directory")
         mode = check_cache_mode(cache or self.cache)
         if mode == "file":
             return open(self.cached_copy(rel), "rb")  # noqa: SIM115  # the caller closes it

@@ -13,13 +13,13 @@ which leaves the old object in place. Sequential reads are one streaming request
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any
 
 from .._atomic import AtomicWriteFile
+from .._errors import already_exists, is_a_directory, not_found
 from .._root import Entry
 from ._network import FsspecNetworkRoot
 
@@ -74,8 +74,8 @@ class ObjectStoreRoot(FsspecNetworkRoot):
         ``FileNotFoundError``."""
         if not self.isfile(rel):
             if self.isdir(rel):
-                raise IsADirectoryError(errno.EISDIR, "is a directory; use rmdir")
-            raise FileNotFoundError(errno.ENOENT, "no such file")
+                raise is_a_directory("is a directory; use rmdir")
+            raise not_found("no such file")
         self.fs.rm_file(self.fs_path(rel))
 
     def rmdir(self, rel: str, recursive: bool = False) -> None:
@@ -98,10 +98,10 @@ class ObjectStoreRoot(FsspecNetworkRoot):
         """Refuse to write over a "directory", or over an object in mode ``xb``; whether the
         object exists (asked only in the modes that care: ``xb`` and ``ab``)."""
         if self.isdir(rel):
-            raise IsADirectoryError(errno.EISDIR, "is a directory")
+            raise is_a_directory("is a directory")
         exists = mode in ("xb", "ab") and bool(self.fs.exists(self.fs_path(rel)))
         if mode == "xb" and exists:
-            raise FileExistsError(errno.EEXIST, "already exists")
+            raise already_exists("already exists")
         return exists
 
     def _upload_options(self, rel: str, release: Callable[[], None]) -> dict[str, Any]:

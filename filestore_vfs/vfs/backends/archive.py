@@ -23,7 +23,14 @@ from fsspec.implementations.tar import TarFileSystem
 from fsspec.implementations.zip import ZipFileSystem
 
 from .._atomic import AtomicWriteFile
-from .._errors import ConfigError, ReadOnlyRootError
+from .._errors import (
+    ConfigError,
+    ReadOnlyRootError,
+    already_exists,
+    is_a_directory,
+    not_empty,
+    not_found,
+)
 from .._locking import FlockLock
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
@@ -71,7 +78,7 @@ class ArchiveFile(FsspecRoot):
     def _make_fs(self) -> AbstractFileSystem:
         if not os.path.exists(self.archive):
             if self.format == "tar":
-                raise FileNotFoundError(2, f"no archive at {self.archive}")
+                raise not_found(f"no archive at {self.archive}")
             return MemoryFileSystem(global_store=False, skip_instance_cache=True)  # empty
         cls = ZipFileSystem if self.format == "zip" else TarFileSystem
         return cls(fo=self.archive, skip_instance_cache=True)
@@ -108,7 +115,7 @@ class ArchiveFile(FsspecRoot):
 
     def open_read(self, rel: str, cache: str | None = None) -> IO[bytes]:
         if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory")
+            raise is_a_directory("is a directory")
         return self.fs.open(rel, "rb")
 
     # writing: rewrite the archive ---------------------------------------------------------
@@ -159,9 +166,9 @@ class ArchiveFile(FsspecRoot):
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         self._check_writable()
         if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory")
+            raise is_a_directory("is a directory")
         if mode == "xb" and self.exists(rel):
-            raise FileExistsError(17, "already exists")
+            raise already_exists("already exists")
         folder = os.path.dirname(self.archive)
         os.makedirs(folder, exist_ok=True)
         fd, spool = tempfile.mkstemp(prefix=f"{INTERNAL_PREFIX}tmp-", dir=folder)
@@ -184,27 +191,25 @@ class ArchiveFile(FsspecRoot):
 
     def makedirs(self, rel: str, exist_ok: bool = True) -> None:
         if self.isfile(rel):
-            raise FileExistsError(17, "a file exists where a directory was asked for")
+            raise already_exists("a file exists where a directory was asked for")
         if self.isdir(rel):
             if not exist_ok:
-                raise FileExistsError(17, "already exists")
+                raise already_exists("already exists")
             return
         self._rewrite(lambda name: False, [(rel, None)])
 
     def remove(self, rel: str) -> None:
         if not self.isfile(rel):
             raise (
-                IsADirectoryError(21, "is a directory")
-                if self.isdir(rel)
-                else FileNotFoundError(2, "no such file")
+                is_a_directory("is a directory") if self.isdir(rel) else not_found("no such file")
             )
         self._rewrite(lambda name: name == rel, [])
 
     def rmdir(self, rel: str, recursive: bool = False) -> None:
         if not self.isdir(rel):
-            raise FileNotFoundError(2, "no such directory")
+            raise not_found("no such directory")
         if not recursive and self.ls(rel):
-            raise OSError(39, "directory not empty; pass recursive=True to remove its content")
+            raise not_empty("directory not empty; pass recursive=True to remove its content")
         self._rewrite(lambda name: name == rel or name.startswith(rel + "/"), [])
 
     def rename(self, src: str, dst: str) -> None:

@@ -20,7 +20,6 @@ atomic, and the last one wins.
 from __future__ import annotations
 
 import contextlib
-import errno
 import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -32,7 +31,14 @@ from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
 
 from .._atomic import AtomicWriteFile
-from .._errors import ConfigError, FileBusyError
+from .._errors import (
+    ConfigError,
+    FileBusyError,
+    connection_refused,
+    not_found,
+    permission_denied,
+    timed_out,
+)
 from .._paths import INTERNAL_PREFIX
 from ._network import ForwardStream
 from ._objectstore import ObjectStoreRoot, ObjectUploadFile
@@ -193,19 +199,17 @@ class AzureBlobFile(ObjectStoreRoot):
     # -- errors -----------------------------------------------------------------------------
     def map_error(self, exc: BaseException) -> BaseException | None:
         if isinstance(exc, azure_errors.ClientAuthenticationError):
-            return PermissionError(errno.EACCES, f"Azure refused the credentials: {_reason(exc)}")
+            return permission_denied(f"Azure refused the credentials: {_reason(exc)}")
         if isinstance(exc, azure_errors.ResourceNotFoundError):
-            return FileNotFoundError(errno.ENOENT, _reason(exc))
+            return not_found(_reason(exc))
         if isinstance(exc, azure_errors.HttpResponseError) and exc.status_code == 403:
-            return PermissionError(errno.EACCES, _reason(exc))
+            return permission_denied(_reason(exc))
         if isinstance(
             exc, (azure_errors.ServiceRequestTimeoutError, azure_errors.ServiceResponseTimeoutError)
         ):
-            return TimeoutError(errno.ETIMEDOUT, f"Azure endpoint {self._account_url()} timed out")
+            return timed_out(f"Azure endpoint {self._account_url()} timed out")
         if isinstance(exc, (azure_errors.ServiceRequestError, azure_errors.ServiceResponseError)):
-            return ConnectionError(
-                errno.ECONNREFUSED, f"cannot reach Azure endpoint {self._account_url()}"
-            )
+            return connection_refused(f"cannot reach Azure endpoint {self._account_url()}")
         if isinstance(exc, RuntimeError) and "Failed to upload block" in str(exc):
             cause = exc.__cause__
             return self.map_error(cause) if cause is not None else None
@@ -219,11 +223,10 @@ class AzureBlobFile(ObjectStoreRoot):
             try:
                 yield
             except azure_errors.ResourceNotFoundError as exc:
-                raise FileNotFoundError(errno.ENOENT, _reason(exc)) from exc
+                raise not_found(_reason(exc)) from exc
 
     def _no_store(self) -> FileNotFoundError:
-        return FileNotFoundError(
-            errno.ENOENT,
+        return not_found(
             f"container {self.container!r} does not exist in account {self.account_name or '?'}",
         )
 

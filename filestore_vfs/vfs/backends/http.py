@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import errno
 import io
 import os
 import posixpath
@@ -44,7 +45,19 @@ from fsspec.implementations.http import HTTPFileSystem
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._atomic import AtomicWriteFile
-from .._errors import ConfigError
+from .._errors import (
+    ConfigError,
+    already_exists,
+    connection_refused,
+    connection_reset,
+    io_error,
+    is_a_directory,
+    not_empty,
+    not_found,
+    os_error,
+    permission_denied,
+    timed_out,
+)
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
 from ._network import FsspecNetworkRoot
@@ -187,7 +200,7 @@ class HttpFile(FsspecNetworkRoot):
                 return ""
             if path.startswith(top_path + "/"):
                 return unquote(path[len(top_path) + 1 :]).rstrip("/")
-        raise OSError(5, f"the server listed {fs_name!r}, which is not under the root")
+        raise io_error(f"the server listed {fs_name!r}, which is not under the root")
 
     def url(self, rel: str = "") -> str:
         return self.fs_path(rel)
@@ -221,19 +234,19 @@ class HttpFile(FsspecNetworkRoot):
     def _status_error(self, status: int, method: str, url: str) -> OSError:
         what = f"HTTP {status} for {method} {url}"
         if status == 404:
-            return FileNotFoundError(2, f"no such file or directory ({what})")
+            return not_found(f"no such file or directory ({what})")
         if status in (401, 403):
             hint = "check the token" if self._token else "check the username and password"
             if self._auth is None:
                 hint = "the server wants credentials: set token or username/password"
-            return PermissionError(13, f"access denied ({what}): {hint}")
+            return permission_denied(f"access denied ({what}): {hint}")
         if status == 412:
-            return FileExistsError(17, f"already exists ({what})")
+            return already_exists(f"already exists ({what})")
         if status == 409:
-            return FileNotFoundError(2, f"the parent collection does not exist ({what})")
+            return not_found(f"the parent collection does not exist ({what})")
         if status in (405, 501):
-            return PermissionError(13, f"the server does not allow {method} ({what})")
-        return OSError(5, what)
+            return permission_denied(f"the server does not allow {method} ({what})")
+        return io_error(what)
 
     def _builtin(self, exc: BaseException) -> BaseException:
         if isinstance(exc, aiohttp.ClientResponseError):
@@ -241,20 +254,21 @@ class HttpFile(FsspecNetworkRoot):
                 exc.status, exc.request_info.method, str(exc.request_info.url)
             )
         if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
-            return OSError(
-                71,
+            return os_error(
+                OSError,
                 f"TLS verification of {urlsplit(self.download).netloc} failed ({exc}); set "
                 "verify_tls to the CA bundle that signed the server's certificate",
+                code=errno.EPROTO,
             )
         if isinstance(exc, aiohttp.ClientConnectorError):
-            return ConnectionError(111, f"cannot connect to {urlsplit(self.download).netloc}")
+            return connection_refused(f"cannot connect to {urlsplit(self.download).netloc}")
         if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
-            return ConnectionError(104, f"lost the connection to {urlsplit(self.download).netloc}")
+            return connection_reset(f"lost the connection to {urlsplit(self.download).netloc}")
         if isinstance(exc, aiohttp.ClientError):
-            return OSError(5, f"{type(exc).__name__}: {exc}")
+            return io_error(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, TimeoutError):
             where = urlsplit(self.download).netloc
-            return TimeoutError(110, f"no answer from {where} within {self.timeout:g} s (timeout)")
+            return timed_out(f"no answer from {where} within {self.timeout:g} s (timeout)")
         return exc
 
     def _scrub(self, exc: BaseException) -> BaseException:
@@ -311,7 +325,7 @@ class HttpFile(FsspecNetworkRoot):
             status, _, _ = self._request("HEAD", url + "/", ok=(200, 404))
         if status in (200, 301, 302) and (status == 200 or location.endswith("/")):
             return {"name": self.logical(rel), "size": 0, "type": "directory", "mtime": None}
-        raise FileNotFoundError(2, "no such file or directory")
+        raise not_found("no such file or directory")
 
     def _get_headers(self, url: str) -> tuple[int, dict[str, str]]:
         async def call() -> tuple[int, dict[str, str]]:
@@ -409,7 +423,7 @@ class HttpFile(FsspecNetworkRoot):
         url = self.fs_path(rel)
         info = self._head_info(rel)
         if info["type"] == "directory":
-            raise IsADirectoryError(21, "is a directory")
+            raise is_a_directory("is a directory")
         size = info["size"]
         if options.get("cache_type") == "readahead" or size == 0:
             reader: IO[bytes] = _StreamReader(self, url, size, offset)
@@ -426,9 +440,9 @@ class HttpFile(FsspecNetworkRoot):
     # -- writing --------------------------------------------------------------------------
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         if self._dav and self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory")
+            raise is_a_directory("is a directory")
         if mode == "xb" and self.exists(rel):
-            raise FileExistsError(17, "already exists")
+            raise already_exists("already exists")
         spool = tempfile.TemporaryFile(prefix=".~vfs-upload-")  # noqa: SIM115
         if mode == "ab" and self.exists(rel):
             with self.open_read(rel, "stream") as src:
@@ -498,23 +512,23 @@ class HttpFile(FsspecNetworkRoot):
 
     def _writable_base(self) -> str:
         if self.upload is None or self.upload_mode == "pyobs":
-            raise PermissionError(
-                13, f"upload_mode {self.upload_mode} cannot change the tree; use webdav or put"
+            raise permission_denied(
+                f"upload_mode {self.upload_mode} cannot change the tree; use webdav or put"
             )
         return self.upload
 
     def makedirs(self, rel: str, exist_ok: bool = True) -> None:
         self._writable_base()
         if self.isfile(rel):
-            raise FileExistsError(17, "a file exists where a directory was asked for")
+            raise already_exists("a file exists where a directory was asked for")
         if not exist_ok and self.isdir(rel):
-            raise FileExistsError(17, "already exists")
+            raise already_exists("already exists")
         self._mkcol_all(rel)
 
     def remove(self, rel: str) -> None:
         base = self._writable_base()
         if self.isdir(rel):
-            raise IsADirectoryError(21, "is a directory; use rmdir")
+            raise is_a_directory("is a directory; use rmdir")
         self._request("DELETE", _join(base, rel), ok=(200, 204))
 
     def rmdir(self, rel: str, recursive: bool = False) -> None:
@@ -523,7 +537,7 @@ class HttpFile(FsspecNetworkRoot):
             kind = NotADirectoryError if self.exists(rel) else FileNotFoundError
             raise kind(20 if kind is NotADirectoryError else 2, "not a directory")
         if not recursive and self.ls(rel):
-            raise OSError(39, "directory not empty; pass recursive=True to remove its content")
+            raise not_empty("directory not empty; pass recursive=True to remove its content")
         self._request(
             "DELETE", _join(base, rel) + "/", ok=(200, 204), headers={"Depth": "infinity"}
         )
@@ -533,7 +547,7 @@ class HttpFile(FsspecNetworkRoot):
         if self.upload_mode != "webdav":
             raise NotImplementedError  # the VFS copies, then deletes
         if self.isdir(dst) and not self.isdir(src):
-            raise IsADirectoryError(21, "the destination is a directory")
+            raise is_a_directory("the destination is a directory")
         slash = "/" if self.isdir(src) else ""
         parent = posixpath.dirname(dst)
         if parent:
@@ -644,7 +658,7 @@ class _StreamReader(StreamReader):
         got = self._root._run(run)
         self._at = self._pos = self._pos + got
         if got < size:
-            raise ConnectionError(104, f"the server closed the stream at byte {self._pos}")
+            raise connection_reset(f"the server closed the stream at byte {self._pos}")
         return got
 
     def _connect(self) -> None:

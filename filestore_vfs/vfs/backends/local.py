@@ -16,7 +16,7 @@ from typing import IO, Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from .._errors import PathEscapeError
+from .._errors import PathEscapeError, not_a_directory
 from .._locking import FlockLock
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
@@ -137,7 +137,7 @@ class LocalFile(DirectoryRoot):
         path = self.fs_path(rel)
         if recursive:
             if os.path.islink(path):
-                raise NotADirectoryError(20, "is a symbolic link, not a directory")
+                raise not_a_directory("is a symbolic link, not a directory")
             shutil.rmtree(path)
         else:
             os.rmdir(path)

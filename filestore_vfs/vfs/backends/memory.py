@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from fsspec.implementations.memory import MemoryFileSystem
 
+from .._errors import is_a_directory, not_found
 from ._fsspec import FsspecRoot
 
 __all__ = ["MemoryFile"]
@@ -56,7 +57,7 @@ class MemoryFile(FsspecRoot):
             stored = self.fs.store[path]
         except KeyError:
             if path in self.fs.pseudo_dirs or self.fs.isdir(path):
-                raise IsADirectoryError(21, "is a directory") from None
-            raise FileNotFoundError(2, "no such file") from None
+                raise is_a_directory("is a directory") from None
+            raise not_found("no such file") from None
         # A reader of its own over the stored bytes: concurrent readers never share a position.
         return io.BytesIO(stored.getvalue())

@@ -41,7 +41,21 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .._atomic import AtomicWriteFile
-from .._errors import ConfigError, FileBusyError, FileTooLargeError, InvalidPathError
+from .._errors import (
+    ConfigError,
+    FileBusyError,
+    FileTooLargeError,
+    InvalidPathError,
+    already_exists,
+    connection_refused,
+    is_a_directory,
+    not_a_directory,
+    not_empty,
+    not_found,
+    os_error,
+    permission_denied,
+    timed_out,
+)
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry, redact
 from ._network import NetworkRoot
@@ -302,15 +316,17 @@ class RedisFile(NetworkRoot):
     def map_error(self, exc: BaseException) -> BaseException | None:
         where = self._server()
         if isinstance(exc, (redis.AuthenticationError, redis.exceptions.NoPermissionError)):
-            return PermissionError(errno.EACCES, f"Redis refused the credentials: {exc}")
+            return permission_denied(f"Redis refused the credentials: {exc}")
         if isinstance(exc, redis.TimeoutError):
-            return TimeoutError(errno.ETIMEDOUT, f"Redis at {where} timed out")
+            return timed_out(f"Redis at {where} timed out")
         if isinstance(exc, redis.ConnectionError):
-            return ConnectionError(errno.ECONNREFUSED, f"cannot reach Redis at {where} ({exc})")
+            return connection_refused(f"cannot reach Redis at {where} ({exc})")
         if isinstance(exc, redis.ResponseError) and "WRONGTYPE" in str(exc):
-            return OSError(errno.EINVAL, "the key holds a Redis type other than a string")
+            return os_error(
+                OSError, "the key holds a Redis type other than a string", code=errno.EINVAL
+            )
         if isinstance(exc, redis.ResponseError) and "NOAUTH" in str(exc):
-            return PermissionError(errno.EACCES, "Redis needs a password (NOAUTH)")
+            return permission_denied("Redis needs a password (NOAUTH)")
         return None
 
     def is_transient(self, exc: BaseException) -> bool:
@@ -352,7 +368,7 @@ class RedisFile(NetworkRoot):
             return {"name": self.logical(rel), "size": int(size), "type": "file", "mtime": None}
         if self.isdir(rel):
             return {"name": self.logical(rel), "size": 0, "type": "directory", "mtime": None}
-        raise FileNotFoundError(errno.ENOENT, "no such file or directory")
+        raise not_found("no such file or directory")
 
     def size(self, rel: str) -> int:
         return int(self.info(rel)["size"])
@@ -366,7 +382,7 @@ class RedisFile(NetworkRoot):
             if deeper or children.get(child) != "directory":
                 children[child] = "directory" if deeper else "file"
         if not children and rel:
-            raise FileNotFoundError(errno.ENOENT, "no such directory")
+            raise not_found("no such directory")
         files = [c for c, kind in children.items() if kind == "file"]
         sizes = self._call(lambda: self._strlens(files))
         return [
@@ -389,22 +405,22 @@ class RedisFile(NetworkRoot):
     def makedirs(self, rel: str, exist_ok: bool = True) -> None:
         """Directories are implicit: nothing to create (a file in the way is an error)."""
         if self._is_file(rel):
-            raise FileExistsError(errno.EEXIST, "a file exists where a directory was asked for")
+            raise already_exists("a file exists where a directory was asked for")
 
     def remove(self, rel: str) -> None:
         if not self._is_file(rel):
             if self.isdir(rel):
-                raise IsADirectoryError(errno.EISDIR, "is a directory; use rmdir")
-            raise FileNotFoundError(errno.ENOENT, "no such file")
+                raise is_a_directory("is a directory; use rmdir")
+            raise not_found("no such file")
         self._call(lambda: self.client.delete(self.key(rel), self._internal(_VERSION, rel)))
 
     def rmdir(self, rel: str, recursive: bool = False) -> None:
         if not self.isdir(rel):
             if self._is_file(rel):
-                raise NotADirectoryError(errno.ENOTDIR, "not a directory")
-            raise FileNotFoundError(errno.ENOENT, "no such directory")
+                raise not_a_directory("not a directory")
+            raise not_found("no such directory")
         if not recursive:
-            raise OSError(errno.ENOTEMPTY, "directory not empty; pass recursive=True")
+            raise not_empty("directory not empty; pass recursive=True")
         for batch in _batches(self._call(lambda: list(self._scan(rel))), 500):
             keys = [self.key(r) for r in batch] + [self._internal(_VERSION, r) for r in batch]
             self._call(lambda keys=keys: self.client.delete(*keys))
@@ -413,7 +429,7 @@ class RedisFile(NetworkRoot):
         """``RENAME`` on the server: the data moves (aiofs' ``mv`` deleted it uncopied)."""
         if self._is_file(src):
             if self.isdir(dst):
-                raise IsADirectoryError(errno.EISDIR, "the destination is a directory")
+                raise is_a_directory("the destination is a directory")
             pairs = [(src, dst)]
         else:
             pairs = [(s, dst + s[len(src) :]) for s in self._call(lambda: list(self._scan(src)))]
@@ -436,8 +452,8 @@ class RedisFile(NetworkRoot):
             return super().open_read(rel, "file")
         if not self._is_file(rel):
             if self.isdir(rel):
-                raise IsADirectoryError(errno.EISDIR, "is a directory")
-            raise FileNotFoundError(errno.ENOENT, "no such file")
+                raise is_a_directory("is a directory")
+            raise not_found("no such file")
         return io.BufferedReader(RedisReader(self, rel), buffer_size=self._buffer(cache))
 
     def _buffer(self, cache: Any) -> int:
@@ -451,7 +467,7 @@ class RedisFile(NetworkRoot):
 
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
         if self.isdir(rel) and rel:
-            raise IsADirectoryError(errno.EISDIR, "is a directory")
+            raise is_a_directory("is a directory")
         upload = RedisUpload(self, rel, mode)
         return AtomicWriteFile(
             upload,
@@ -493,7 +509,7 @@ class RedisReader(StreamReader):
         with root.translate(self.name):
             self._version, self._size = root._call(self._state)
         if self._size is None:
-            raise FileNotFoundError(errno.ENOENT, "no such file", self.name)
+            raise not_found("no such file", self.name)
 
     def _state(self) -> tuple[bytes | None, int | None]:
         pipe = self._root.client.pipeline(transaction=True)
@@ -507,7 +523,9 @@ class RedisReader(StreamReader):
         pipe.get(self._version_key).strlen(self._key)
         data, version, size = pipe.execute()
         if version != self._version or size != self._size:
-            raise OSError(errno.ESTALE, "the file was replaced while being read; open it again")
+            raise os_error(
+                OSError, "the file was replaced while being read; open it again", code=errno.ESTALE
+            )
         return bytes(data)
 
     def readinto(self, buffer: Any) -> int:
@@ -556,7 +574,7 @@ class RedisUpload(io.RawIOBase):
         self._watch.watch(self._key)  # holds one connection until commit or discard
         exists = client.exists(self._key)
         if self._mode == "xb" and exists:
-            raise FileExistsError(errno.EEXIST, "already exists")
+            raise already_exists("already exists")
         if self._mode == "ab" and exists:
             client.copy(self._key, self._temp, replace=True)
             self._written = int(client.strlen(self._temp))
@@ -643,7 +661,7 @@ class RedisUpload(io.RawIOBase):
                         "(Redis WATCH); this write was discarded, the other one stands"
                     ) from None
             if self._mode == "xb" and not result[0]:
-                raise FileExistsError(errno.EEXIST, "already exists", self.name)
+                raise already_exists("already exists", self.name)
         finally:
             self._watch.reset()
 

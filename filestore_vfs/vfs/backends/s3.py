@@ -31,7 +31,15 @@ from fsspec.asyn import sync
 from s3fs.errors import translate_boto_error
 
 from .._atomic import AtomicWriteFile
-from .._errors import ConfigError
+from .._errors import (
+    ERRNO_OF,
+    ConfigError,
+    connection_refused,
+    connection_reset,
+    not_found,
+    permission_denied,
+    timed_out,
+)
 from ._network import ForwardStream
 from ._objectstore import ObjectStoreRoot, ObjectUploadFile
 from ._streams import STREAM_CHUNK, read_upto
@@ -171,19 +179,15 @@ class S3File(ObjectStoreRoot):
         if isinstance(exc, errors.ClientError):
             exc = translate_boto_error(exc, set_cause=False)
         if isinstance(exc, (errors.ConnectTimeoutError, errors.ReadTimeoutError)):
-            return TimeoutError(errno.ETIMEDOUT, f"S3 endpoint {self._where()} timed out")
+            return timed_out(f"S3 endpoint {self._where()} timed out")
         if isinstance(exc, errors.NoCredentialsError):
-            return PermissionError(
-                errno.EACCES, "no S3 credentials: set key/secret or the AWS chain"
-            )
+            return permission_denied("no S3 credentials: set key/secret or the AWS chain")
         if isinstance(exc, errors.ConnectionClosedError):
-            return ConnectionError(
-                errno.ECONNRESET, f"S3 endpoint {self._where()} closed the connection"
-            )
+            return connection_reset(f"S3 endpoint {self._where()} closed the connection")
         if isinstance(exc, (errors.EndpointConnectionError, errors.ConnectionError)):
-            return ConnectionError(errno.ECONNREFUSED, f"cannot reach S3 endpoint {self._where()}")
+            return connection_refused(f"cannot reach S3 endpoint {self._where()}")
         if isinstance(exc, errors.HTTPClientError):
-            return ConnectionError(errno.ECONNRESET, f"S3 endpoint {self._where()}: {exc}")
+            return connection_reset(f"S3 endpoint {self._where()}: {exc}")
         if isinstance(exc, FileNotFoundError) and not self._store_exists():
             return self._no_store()
         if isinstance(exc, OSError):
@@ -206,7 +210,7 @@ class S3File(ObjectStoreRoot):
                 raise _with_reason(exc) from exc.__cause__
 
     def _no_store(self) -> FileNotFoundError:
-        return FileNotFoundError(2, f"bucket {self.bucket!r} does not exist on {self._where()}")
+        return not_found(f"bucket {self.bucket!r} does not exist on {self._where()}")
 
     def _store_exists(self) -> bool:
         try:
@@ -273,17 +277,10 @@ def _socket_factory(timeout: float) -> Callable[[Any], socket.socket]:
 def _with_reason(exc: OSError) -> OSError:
     """s3fs raises ``PermissionError("Access Denied")``: make the message the ``strerror``
     so that the translated error keeps it."""
-    plain = type(exc) in _ERRNOS or type(exc) is OSError
+    plain = type(exc) in (FileNotFoundError, PermissionError, FileExistsError, OSError)
     if plain and exc.strerror is None and exc.args and isinstance(exc.args[0], str):
-        return type(exc)(_ERRNOS.get(type(exc), errno.EIO), exc.args[0])
+        return type(exc)(ERRNO_OF.get(type(exc), errno.EIO), exc.args[0])
     return exc
-
-
-_ERRNOS: dict[type[OSError], int] = {
-    FileNotFoundError: errno.ENOENT,
-    PermissionError: errno.EACCES,
-    FileExistsError: errno.EEXIST,
-}
 
 
 def _cancel(raw: Any) -> None:

@@ -22,7 +22,7 @@ from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 from sshfs import SSHFileSystem
 
-from .._errors import ConfigError
+from .._errors import ConfigError, connection_reset, io_error, permission_denied
 from ._lockfile_root import LockFileRoot
 
 __all__ = ["SFTPFile", "SSHFile"]
@@ -138,14 +138,12 @@ class SFTPFile(LockFileRoot):
         try:
             return SSHFileSystem(self.hostname, **self._connect_options())
         except PermissionError:
-            raise PermissionError(
-                13,
+            raise permission_denied(
                 f"authentication failed for user {self.username or '(default)'} on "
                 f"{self._where()}: check the password or keyfile",
             ) from None
         except asyncssh.HostKeyNotVerifiable:
-            raise PermissionError(
-                13,
+            raise permission_denied(
                 f"the host key of {self._where()} is not in {self.known_hosts!r} or does "
                 "not match it: refusing to connect (a changed key can mean a "
                 "man-in-the-middle); check the key with the server's administrator",
@@ -163,15 +161,15 @@ class SFTPFile(LockFileRoot):
     # -- errors ---------------------------------------------------------------------------
     def map_error(self, exc: BaseException) -> BaseException | None:
         if isinstance(exc, asyncssh.PermissionDenied):
-            return PermissionError(13, f"authentication failed on {self._where()}")
+            return permission_denied(f"authentication failed on {self._where()}")
         if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.sftp.SFTPConnectionLost)):
             self._forget_connection()
-            return ConnectionError(104, f"lost the connection to {self._where()}")
+            return connection_reset(f"lost the connection to {self._where()}")
         for kind, builtin in _SFTP_ERRORS:
             if isinstance(exc, kind):
                 return builtin(_SFTP_ERRNO[builtin], f"{exc} (on {self._where()})")
         if isinstance(exc, (asyncssh.DisconnectError, asyncssh.sftp.SFTPError)):
-            return OSError(5, f"{type(exc).__name__} from {self._where()}: {exc}")
+            return io_error(f"{type(exc).__name__} from {self._where()}: {exc}")
         return None
 
     def _connection_lost(self, exc: BaseException) -> bool:

@@ -22,7 +22,14 @@ import smbclient._pool as smb_pool
 import smbprotocol.exceptions as smb_errors
 from fsspec.implementations.smb import SMBFileSystem, _as_unc_path
 
-from .._errors import ConfigError
+from .._errors import (
+    ConfigError,
+    connection_refused,
+    connection_reset,
+    io_error,
+    not_found,
+    permission_denied,
+)
 from ._lockfile_root import LockFileRoot
 from ._streams import ChunkedStream
 
@@ -99,7 +106,7 @@ class SMBFile(LockFileRoot):
         except (smb_errors.LogonFailure, smb_errors.SMBAuthenticationError):
             raise self._auth_failed() from None
         except ValueError as exc:  # smbprotocol's "failed to connect" is a ValueError
-            raise ConnectionError(111, f"cannot connect to {self._where()}: {exc}") from None
+            raise connection_refused(f"cannot connect to {self._where()}: {exc}") from None
         self._check_share(fs)
         return fs
 
@@ -133,13 +140,10 @@ class SMBFile(LockFileRoot):
         except (smb_errors.BadNetworkName, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno != errno.ENOENT:
                 raise
-            raise FileNotFoundError(
-                2, f"share {self.share!r} does not exist on {self._where()}"
-            ) from None
+            raise not_found(f"share {self.share!r} does not exist on {self._where()}") from None
 
     def _auth_failed(self) -> PermissionError:
-        return PermissionError(
-            13,
+        return permission_denied(
             f"authentication failed for user {self.username!r} on {self._where()}: "
             "check the username and password",
         )
@@ -157,12 +161,12 @@ class SMBFile(LockFileRoot):
         if isinstance(exc, (smb_errors.LogonFailure, smb_errors.SMBAuthenticationError)):
             return self._auth_failed()
         if isinstance(exc, smb_errors.BadNetworkName):
-            return FileNotFoundError(2, f"share {self.share!r} does not exist on {self._where()}")
+            return not_found(f"share {self.share!r} does not exist on {self._where()}")
         if isinstance(exc, smb_errors.SMBConnectionClosed):
             self._forget_connection()
-            return ConnectionError(104, f"lost the connection to {self._where()}")
+            return connection_reset(f"lost the connection to {self._where()}")
         if isinstance(exc, smb_errors.SMBException):
-            return OSError(5, f"SMB error from {self._where()}: {exc}")
+            return io_error(f"SMB error from {self._where()}: {exc}")
         return None
 
     def _connection_lost(self, exc: BaseException) -> bool:
