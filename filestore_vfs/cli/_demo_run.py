@@ -17,10 +17,9 @@ from ._png import png_bytes
 
 __all__ = ["Demo"]
 
-#: Exposure of the sim cams. ophyd's ``SingleTrigger.trigger`` returns ``self._status`` after
-#: dispatching datums; if the frame is done first, the status is already ``None`` (an ophyd
-#: race a loaded 2-core machine hits at 1 ms). 10 ms leaves a wide margin.
-EXPOSURE = 0.01
+#: Exposure of the sim cams (s). Short on purpose: filestore_vfs's ``SingleTrigger`` keeps
+#: its status when a frame is done before ``trigger()`` returns.
+EXPOSURE = 0.001
 
 
 class Demo:
@@ -139,11 +138,11 @@ class Demo:
     def _detector(self, ioc: Any, kind: str) -> Any:
         from ophyd import Component as Cpt
         from ophyd import Device
-        from ophyd.areadetector import SimDetector, SingleTrigger
+        from ophyd.areadetector import SimDetector
 
         from sim_iocs.testing import wait_for_device
 
-        from ..areadetector import HDF5PluginWithVFS, TIFFPluginWithVFS
+        from ..areadetector import HDF5PluginWithVFS, SingleTrigger, TIFFPluginWithVFS
 
         plugin, attr = (
             (HDF5PluginWithVFS, "hdf1") if kind == "hdf5" else (TIFFPluginWithVFS, "tiff1")
