@@ -171,7 +171,8 @@ class SimDetectorCam:
         size_x = int(pvs.get(self.pv("SizeX_RBV")))
         size_y = int(pvs.get(self.pv("SizeY_RBV")))
         data_type = self.current_dtype()
-        data = make_frame(k, size_y, size_x, data_type.lower())
+        sim_mode = self.pvs.get_str(self.pv("SimMode"))
+        data = make_frame(k, size_y, size_x, data_type.lower(), sim_mode)
         array = NDArray(data=data, unique_id=k + 1, timestamp=time.time())
         # Only the readback: AD's ArrayCounter setpoint keeps what the client wrote.
         pvs.set(self.pv("ArrayCounter_RBV"), k + 1, sync=False)
