@@ -60,8 +60,11 @@ def _quiet() -> Iterator[None]:
     """tiled's in-process app logs its version and warns about its test client.
 
     ``tiled.server.app`` sets its own level (INFO) and handler at import, so quietening the
-    ``tiled.server`` parent is not enough: "Tiled version ..." comes from the child.
+    ``tiled.server`` parent is not enough: "Tiled version ..." comes from the child, which
+    is imported first so that its import does not set INFO again after us.
     """
+    import tiled.server.app  # noqa: F401
+
     loggers = [logging.getLogger(name) for name in ("tiled.server", "tiled.server.app")]
     levels = [log.level for log in loggers]
     for log in loggers:
