@@ -118,66 +118,16 @@ def _ophyd_hdf5_class() -> type:
 
 
 def _single_trigger() -> type:
-    """ophyd's ``SingleTrigger`` made robust for a 1 ms exposure, for both sides alike.
+    """filestore_vfs's ``SingleTrigger``, for both sides alike.
 
-    Two problems of ``SingleTrigger`` show with a 1 ms exposure on a busy machine:
-
-    * ``trigger`` returns ``self._status``, which the ``Acquire`` callback (another thread)
-      sets to ``None`` when the frame is done; the frame can be done before ``trigger``
-      returns, and the RunEngine gets ``None`` instead of a status;
-    * the status only finishes on a 1 → 0 edge of ``Acquire_RBV``; Channel Access may
-      coalesce the two updates of a short acquisition into one 0 when the client is slow,
-      and the scan then waits forever.
-
-    This subclass returns the status it made, and also finishes it when
-    ``ArrayCounter_RBV`` reaches the frame's number (coalescing keeps the latest value, so
-    that update cannot be lost).
+    ophyd's returns ``None`` from ``trigger`` when a 1 ms frame is done before ``trigger``
+    returns, and waits forever when Channel Access merges the 1 -> 0 edge of a short
+    acquisition into one ``0``; ours returns its status and also finishes on that ``0``
+    once ``ArrayCounter`` shows the frame (docs/explanations/ophyd-issues-fixed.rst).
     """
-    import time as ttime
+    from filestore_vfs.areadetector import SingleTrigger
 
-    from ophyd.areadetector import SingleTrigger
-    from ophyd.device import Staged
-
-    class RobustSingleTrigger(SingleTrigger):
-        _target = 0
-
-        def stage(self) -> Any:
-            self.cam.array_counter.subscribe(self._counter_changed, run=False)
-            try:
-                return super().stage()
-            except BaseException:
-                self.cam.array_counter.clear_sub(self._counter_changed)
-                raise
-
-        def unstage(self) -> Any:
-            try:
-                return super().unstage()
-            finally:
-                self.cam.array_counter.clear_sub(self._counter_changed)
-
-        def trigger(self) -> Any:
-            if self._staged != Staged.yes:
-                raise RuntimeError("stage the detector before triggering it")
-            self._target = int(self.cam.array_counter.get()) + 1
-            status = self._status = self._status_type(self)
-            self._acquisition_signal.put(1, wait=False)
-            self.generate_datum(self._image_name, ttime.time(), {})
-            return status
-
-        def _finish(self) -> None:
-            status, self._status = self._status, None
-            if status is not None and not status.done:
-                status.set_finished()
-
-        def _acquire_changed(self, value: Any = None, old_value: Any = None, **kw: Any) -> None:
-            if old_value == 1 and value == 0:
-                self._finish()
-
-        def _counter_changed(self, value: Any = None, **kw: Any) -> None:
-            if value is not None and int(value) >= self._target:
-                self._finish()
-
-    return RobustSingleTrigger
+    return SingleTrigger
 
 
 def _detector(prefix: str, plugin_cls: type, **plugin_kwargs: Any) -> Any:

@@ -8,7 +8,7 @@ from tests.  Importing this package needs neither softioc nor pyepics.
 
 from sim_iocs._areadetector import SimAreaDetector, SimDetectorCam
 from sim_iocs._file_plugins import FileTemplateError, check_file_template
-from sim_iocs._frames import AD_DATA_TYPES, expected_frame, make_frame
+from sim_iocs._frames import AD_DATA_TYPES, SIM_MODES, expected_frame, make_frame
 from sim_iocs._ioc import DEFAULT_PORT, client_environment, serve, server_environment
 from sim_iocs._mounts import Mount, MountTable, parse_mount
 from sim_iocs._pvtable import OPHYD_CLASSES, PVSpec, load_pv_table, ophyd_pv_names
@@ -21,6 +21,7 @@ __all__ = [
     "Mount",
     "MountTable",
     "PVSpec",
+    "SIM_MODES",
     "SimAreaDetector",
     "SimDetectorCam",
     "check_file_template",

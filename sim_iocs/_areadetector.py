@@ -77,8 +77,9 @@ class SimDetectorCam:
         return {self.pv(k): v for k, v in values.items()}
 
     def register(self) -> None:
-        """Own Acquire and the size limits."""
+        """Own Acquire (a busy record: its put completes when acquiring is over) and sizes."""
         self.pvs.on_put(self.pv("Acquire"), self._put_acquire)
+        self.pvs.busy(self.pv("Acquire"), self._until_idle)
         for axis in ("X", "Y"):
             self.pvs.on_put(self.pv(f"Size{axis}"), self._size_handler(axis))
 
@@ -96,6 +97,13 @@ class SimDetectorCam:
     def acquiring(self) -> bool:
         """True while an acquisition task runs."""
         return self._task is not None and not self._task.done()
+
+    def _until_idle(self) -> Any:
+        """An awaitable that is done when the running acquisition is (None when idle)."""
+        if not self.acquiring:
+            return None
+        assert self._task is not None
+        return asyncio.wait([self._task])
 
     def _put_acquire(self, value: int) -> None:
         if value and not self.acquiring:
@@ -163,7 +171,8 @@ class SimDetectorCam:
         size_x = int(pvs.get(self.pv("SizeX_RBV")))
         size_y = int(pvs.get(self.pv("SizeY_RBV")))
         data_type = self.current_dtype()
-        data = make_frame(k, size_y, size_x, data_type.lower())
+        sim_mode = self.pvs.get_str(self.pv("SimMode"))
+        data = make_frame(k, size_y, size_x, data_type.lower(), sim_mode)
         array = NDArray(data=data, unique_id=k + 1, timestamp=time.time())
         # Only the readback: AD's ArrayCounter setpoint keeps what the client wrote.
         pvs.set(self.pv("ArrayCounter_RBV"), k + 1, sync=False)

@@ -4,6 +4,12 @@ Every setpoint ``X`` that has an ``X_RBV`` copies each client put to the readbac
 by index, since AD's strings differ: ``Acquire``/``Acquiring``).  Behaviour code registers
 a handler for the PVs it owns; the handler decides what the readback shows.
 
+As in real areaDetector, a client's put completes (``caput -c``, ``wait=True``) only once
+the readbacks it changes are current: every output record is *blocking*, so softioc
+completes the put after the handler (or the echo) has run in the event loop.  A handler
+may return an awaitable to hold the put longer; :meth:`RecordSet.busy` makes a put complete
+only when an operation it started is over (AD's busy records: ``Acquire``).
+
 The IOC itself sometimes changes a setpoint (``Acquire`` back to 0, ``FileNumber`` after
 an auto-increment).  softioc only posts monitors for such a change when the record is
 processed, and processing an output record calls its ``on_update`` again; the pending
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -25,8 +31,9 @@ __all__ = ["Handler", "RecordSet"]
 
 log = logging.getLogger("sim_iocs")
 
-#: A behaviour hook: called in the IOC's event loop with the value a client put.
-Handler = Callable[[Any], None]
+#: A behaviour hook: called in the IOC's event loop with the value a client put.  The put
+#: completes when it returns, or when the awaitable it returns is done.
+Handler = Callable[[Any], Any]
 
 #: How often per-frame counters (``sync=False``) reach clients during an acquisition.
 COUNTER_INTERVAL = 0.02
@@ -42,6 +49,7 @@ class RecordSet:
         self._handlers: dict[str, Handler] = {}
         self._internal: dict[str, list[Any]] = {}
         self._blocking: set[str] = set()
+        self._busy: dict[str, Callable[[], Awaitable[Any] | None]] = {}
         self._dirty: set[str] = set()
         self._flushed = 0.0
 
@@ -55,9 +63,26 @@ class RecordSet:
     def blocking(self, name: str) -> None:
         """Make a CA put with callback to ``name`` complete only after its handler ran.
 
-        AD's ``WriteFile`` is a busy record: ``caput -c`` returns once the file is written.
+        Every output record is blocking now (see the module docstring); this marks the
+        records whose handler does the whole job before returning, as AD's busy
+        ``WriteFile``: ``caput -c`` returns once the file is written.
         """
         self._blocking.add(name)
+
+    def busy(self, name: str, until: Callable[[], Awaitable[Any] | None]) -> None:
+        """Make a put with callback to ``name`` complete when ``until()`` is done.
+
+        AD's ``Acquire`` is a busy record: ``caput -c Acquire 1`` returns when the
+        acquisition is over.  softioc holds a put only while its record is active, and an
+        active record takes no new put (a stop would wait for the end), so the waiting is
+        done by a second blocking record, ``<name>Busy``, that ``name`` forward-links to:
+        Channel Access completes the put when every record it processed has completed.
+        ``until`` is called in the event loop after ``name``'s handler ran; it returns an
+        awaitable, or None when there is nothing to wait for.
+        """
+        if name not in self.specs:
+            raise KeyError(name)
+        self._busy[name] = until
 
     def build(self, initial: dict[str, Any]) -> None:
         """Create every record with softioc's builder; call before ``iocInit``."""
@@ -67,31 +92,60 @@ class RecordSet:
             if spec.kind == "field" or "." in spec.name:
                 continue  # e.g. DataType_RBV.DISA: a field of a record that exists anyway
             value = initial.get(spec.name, spec.value)
-            record = _make_record(
-                builder, spec, value, self._dispatcher(spec), spec.name in self._blocking
-            )
+            extra: dict[str, Any] = {}
+            if spec.name in self._busy:
+                extra["FLNK"] = self._busy_record(spec.name)
+            record = _make_record(builder, spec, value, self._dispatcher(spec), **extra)
             self.records[spec.name] = record
+
+    def _busy_record(self, name: str) -> Any:
+        """The record that holds a put to ``name`` until the operation it started is over."""
+        from softioc import builder
+
+        until = self._busy[name]
+        record = builder.boolOut(
+            name + "Busy",
+            ZNAM="Done",
+            ONAM="Busy",
+            initial_value=0,
+            on_update=lambda _value: until(),
+            always_update=True,
+            blocking=True,
+        )
+        self.records[name + "Busy"] = record
+        return record
 
     def _dispatcher(self, spec: PVSpec) -> Handler | None:
         if spec.read_only:
             return None
 
-        def on_update(value: Any, name: str = spec.name) -> None:
+        def on_update(value: Any, name: str = spec.name) -> Any:
             pending = self._internal.get(name)
-            if pending and _same(pending[0], value):
-                pending.pop(0)
-                return
+            if pending:
+                # The echo of our own set(): sets made while the record was still active
+                # are merged by EPICS into one processing, so skip to the value it shows.
+                for i, internal in enumerate(pending):
+                    if _same(internal, value):
+                        del pending[: i + 1]
+                        return None
             handler = self._handlers.get(name)
             if handler is None:
                 self.echo(value, name)
-            else:
-                handler(value)
+                return None
+            return handler(value)
 
         return on_update
 
     # -- access -----------------------------------------------------------------------
     def get(self, name: str) -> Any:
-        """The current value (enum index for enums, str for strings)."""
+        """The current value (enum index for enums, str for strings).
+
+        For a setpoint the IOC set itself this is the value it set, also while the record
+        is still active with the previous one (softioc shows a value once processed).
+        """
+        pending = self._internal.get(name)
+        if pending:
+            return pending[-1]
         return self.records[name].get()
 
     def get_str(self, name: str) -> str:
@@ -182,15 +236,16 @@ def _enum_index(spec: PVSpec, value: Any) -> int:
 
 
 def _make_record(
-    builder: Any, spec: PVSpec, value: Any, on_update: Handler | None, blocking: bool
+    builder: Any, spec: PVSpec, value: Any, on_update: Handler | None, **extra: Any
 ) -> Any:
     """One softioc record of the type the AD template uses for this PV."""
     name = spec.name
     out = not spec.read_only
     # Input records are processed by RecordSet.set (PROC), never by an I/O Intr scan.
-    kwargs: dict[str, Any] = {"SCAN": "Passive"}
+    kwargs: dict[str, Any] = {"SCAN": "Passive", **extra}
     if out:
-        kwargs = {"on_update": on_update, "always_update": True, "blocking": blocking}
+        # blocking: a put completes once on_update (the handler) has run, see the docstring
+        kwargs = {"on_update": on_update, "always_update": True, "blocking": True, **extra}
     if spec.kind == "enum":
         index = _enum_index(spec, value)
         if spec.rtyp in ("bi", "bo", "busy") and len(spec.enum_strs) == 2:

@@ -5,7 +5,8 @@ Swap one import line::
     # from ophyd.areadetector.filestore_mixins import FileStoreHDF5IterativeWrite
     from filestore_vfs.areadetector import FileStoreHDF5IterativeWrite
 
-and give ``root="/detector"`` (a VFS root) instead of a physical directory.
+and give ``root="/detector"`` (a VFS root) instead of a physical directory.  Take
+``SingleTrigger`` from here too: ophyd's can return ``None`` from ``trigger()``.
 """
 
 from ._filestore import (
@@ -29,6 +30,7 @@ from ._plugins import (
 )
 from ._stream import FileStoreHDF5Stream, FileStoreTIFFStream, StreamingFlyerMixin
 from ._templates import PathPlan, PathTemplates
+from ._trigger import SingleTrigger
 
 __all__ = [
     "FileStoreBase",
@@ -46,6 +48,7 @@ __all__ = [
     "HDF5StreamPluginWithVFS",
     "PathPlan",
     "PathTemplates",
+    "SingleTrigger",
     "StreamingFlyerMixin",
     "TIFFPluginWithVFS",
     "TIFFStreamPluginWithVFS",

@@ -319,7 +319,8 @@ class FileStorePluginBase(FileStoreBase):
         except BaseException:
             self._restore_paths()
             raise
-        self._fn = self.file_template.get() % (read_path, filename, self.file_number.get() - 1)
+        template, number = fresh(self.file_template), fresh(self.file_number)
+        self._fn = template % (read_path, filename, number - 1)
         self._fp = read_path
         return staged
 
@@ -337,7 +338,7 @@ class FileStorePluginBase(FileStoreBase):
 
     def _put(self, signal: Any, value: Any, *, record: bool = True) -> None:
         if record:
-            self._path_originals.append((signal, signal.get()))
+            self._path_originals.append((signal, fresh(signal)))
         try:
             signal.set(value).wait(timeout=self.stage_timeout)
         except (WaitTimeoutError, TimeoutError) as exc:
@@ -348,7 +349,7 @@ class FileStorePluginBase(FileStoreBase):
             ) from exc
 
     def _check_directory(self, write_path: str, read_path: str) -> None:
-        if self.file_path_exists.get():
+        if fresh(self.file_path_exists):
             return
         raise FileNotFoundError(
             errno.ENOENT,
@@ -377,6 +378,19 @@ class FileStorePluginBase(FileStoreBase):
                 return super().unstage()
         finally:
             self._restore_paths()
+
+
+def fresh(signal: Any, **kwargs: Any) -> Any:
+    """The value the IOC has now: an EPICS signal is read with a CA get, not its monitor.
+
+    The mixins read readbacks right after a put (``FilePathExists_RBV`` after ``FilePath``,
+    ``FileNumber_RBV`` after ``Capture``); a monitored value can still be the previous one.
+    """
+    from ophyd.signal import EpicsSignalBase
+
+    if isinstance(signal, EpicsSignalBase):
+        return signal.get(use_monitor=False, **kwargs)
+    return signal.get(**kwargs)
 
 
 @contextlib.contextmanager
@@ -414,8 +428,8 @@ def use_hdf5_stream_file(plugin: Any) -> None:
 
 def hdf5_frames_per_point(plugin: Any) -> int:
     """``NumCapture``, or the cam's ``NumImages`` when capture is unbounded (0)."""
-    num_capture = plugin.num_capture.get()
-    return plugin.parent.cam.num_images.get() if num_capture == 0 else num_capture
+    num_capture = fresh(plugin.num_capture)
+    return fresh(plugin.parent.cam.num_images) if num_capture == 0 else num_capture
 
 
 class FileStoreHDF5(FileStorePluginBase):
@@ -438,15 +452,15 @@ class _SingleFileMixin(FileStorePluginBase):
     """One file per frame (HDF5 Single, TIFF): the resource points at the directory."""
 
     def get_frames_per_point(self) -> int:
-        return self.parent.cam.num_images.get()
+        return fresh(self.parent.cam.num_images)
 
     def stage(self) -> list[Any]:
         staged = super().stage()
         self._fn = self._fp
         self._generate_resource(
             {
-                "template": self.file_template.get(),
-                "filename": self.file_name.get(),
+                "template": fresh(self.file_template),
+                "filename": fresh(self.file_name),
                 "frame_per_point": self.get_frames_per_point(),
             }
         )

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from event_model import compose_stream_resource
 from ophyd.device import Staged
 
-from ._filestore import FileStorePluginBase, hdf5_frames_per_point, use_hdf5_stream_file
+from ._filestore import FileStorePluginBase, fresh, hdf5_frames_per_point, use_hdf5_stream_file
 
 __all__ = ["FileStoreHDF5Stream", "FileStoreTIFFStream", "StreamingFlyerMixin"]
 
@@ -44,11 +44,11 @@ class _StreamBase(FileStorePluginBase):
         return staged
 
     def get_frames_per_point(self) -> int:
-        return int(self.parent.cam.num_images.get())
+        return int(fresh(self.parent.cam.num_images))
 
     def _frame_shape(self) -> list[int]:
         cam = self.parent.cam
-        return [int(cam.array_size.array_size_y.get()), int(cam.array_size.array_size_x.get())]
+        return [int(fresh(cam.array_size.array_size_y)), int(fresh(cam.array_size.array_size_x))]
 
     def _stream_resource(self) -> Any:
         if self._bundle is None:
@@ -148,7 +148,7 @@ class FileStoreTIFFStream(_StreamBase):
 
     def stream_parameters(self) -> dict[str, Any]:
         return {
-            "template": f"{self.file_name.get()}_{{:06d}}.tiff",
+            "template": f"{fresh(self.file_name)}_{{:06d}}.tiff",
             "chunk_shape": [1, *self._frame_shape()],
             "frame_per_point": self._frames_per_index,
         }
@@ -159,7 +159,8 @@ class StreamingFlyerMixin:
 
     ``kickoff`` starts ``fly_frames`` frames; ``complete`` finishes when the camera is done
     and the plugin has written them; ``collect`` emits one StreamDatum for every frame
-    written since the last one. Mix it in before the detector class::
+    written since the last one. Mix it in before the detector class (``SingleTrigger`` from
+    ``filestore_vfs.areadetector``)::
 
         class FlyDet(StreamingFlyerMixin, SingleTrigger, SimDetector):
             hdf1 = Cpt(HDF5StreamPluginWithVFS, "HDF1:", root="/detector", ...)
@@ -184,7 +185,7 @@ class StreamingFlyerMixin:
             self._fly_restore = [(s, s.get()) for s in (self.cam.image_mode, self.cam.num_images)]
         self.cam.image_mode.set("Multiple").wait(10)
         self.cam.num_images.set(self.fly_frames).wait(10)
-        self._fly_target = int(plugin.num_captured.get()) + self.fly_frames
+        self._fly_target = int(fresh(plugin.num_captured)) + self.fly_frames
         self.cam.acquire.put(1)
         status = DeviceStatus(self)
         status.set_finished()

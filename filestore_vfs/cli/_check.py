@@ -8,8 +8,12 @@ datum references no resource of the run); 1 an error (bad run file, catalog, con
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 __all__ = ["EXIT_INCOMPLETE", "add_parser", "load_run_documents", "run_progress"]
@@ -52,7 +56,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "run",
         nargs="?",
         metavar="RUN",
-        help="a run's documents: a JSONL file of [name, doc] lines (suitcase-jsonl) or msgpack",
+        help="a run's documents: a JSONL file of [name, doc] lines (suitcase-jsonl) or msgpack; "
+        "a file path or a logical path (/local/demo/<time>/documents.jsonl)",
     )
     p.add_argument(
         "--catalog",
@@ -75,10 +80,39 @@ def load_run_documents(args: argparse.Namespace) -> list[Any]:
     if args.run and (args.catalog or args.uid):
         args.parser.error("give either RUN or --catalog/--uid, not both")
     if args.run:
-        return read_documents(args.run, names=ASSET_DOCUMENTS)
+        return read_documents(run_file(args), names=ASSET_DOCUMENTS)
     if not (args.catalog and args.uid):
         args.parser.error("give RUN (a JSONL/msgpack file) or both --catalog and --uid")
     return documents_from_catalog(args.catalog, args.uid)
+
+
+def run_file(args: argparse.Namespace) -> str:
+    """RUN on this machine: a file path as given, or a logical path resolved through the VFS.
+
+    A file path wins; an absolute path that is no file here but a file in the VFS
+    (``--config``, else the default) is read from its root: in place on a local root, from
+    a temporary copy otherwise.
+    """
+    from ..vfs import VFSError
+    from ._files import load_vfs
+
+    path = os.path.expanduser(args.run)
+    if os.path.isfile(path) or not args.run.startswith("/"):
+        return path
+    try:
+        vfs = load_vfs(args)
+        if not vfs.isfile(args.run):
+            return path
+        try:
+            return vfs.local_path(args.run)
+        except VFSError:  # not a local root: fetch a copy
+            copy_dir = tempfile.mkdtemp(prefix="filestore-vfs-run-")
+            atexit.register(shutil.rmtree, copy_dir, ignore_errors=True)
+            local = os.path.join(copy_dir, args.run.rsplit("/", 1)[-1])
+            vfs.get_file(args.run, local)
+            return local
+    except (VFSError, OSError):
+        return path  # read_documents then says there is no run file at the path given
 
 
 def run_progress(args: argparse.Namespace) -> bool:

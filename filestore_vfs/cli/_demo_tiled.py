@@ -57,13 +57,22 @@ def _write(vfs: VirtualFileSystem, out: str, local: str, docs: list[tuple[str, d
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """tiled's in-process app logs its version and warns about its test client."""
-    server_log = logging.getLogger("tiled.server")
-    level = server_log.level
-    server_log.setLevel(logging.WARNING)
+    """tiled's in-process app logs its version and warns about its test client.
+
+    ``tiled.server.app`` sets its own level (INFO) and handler at import, so quietening the
+    ``tiled.server`` parent is not enough: "Tiled version ..." comes from the child, which
+    is imported first so that its import does not set INFO again after us.
+    """
+    import tiled.server.app  # noqa: F401
+
+    loggers = [logging.getLogger(name) for name in ("tiled.server", "tiled.server.app")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        server_log.setLevel(level)
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)

@@ -11,10 +11,9 @@ import pytest
 from filestore_vfs import VirtualFileSystem
 from sim_iocs.testing import SimIOC, require_softioc, sim_ioc, wait_for_device
 
-#: Exposure of the sim cams. ophyd's ``SingleTrigger.trigger`` returns ``self._status`` after
-#: dispatching datums; if the frame is done first, the status is already ``None`` (an ophyd
-#: race a loaded 2-core machine hits at 1 ms). 10 ms leaves a wide margin.
-EXPOSURE = 0.01
+#: Exposure of the sim cams: short, so a frame is often done before ``trigger()`` returns
+#: (filestore_vfs's ``SingleTrigger`` returns its status then; ophyd's returned None).
+EXPOSURE = 0.001
 #: Seconds to wait for every signal (twice at most: see ``wait_for_device``).
 CONNECT_TIMEOUT = 30
 
@@ -64,7 +63,9 @@ def eager_devices() -> Iterator[None]:
 
 def make_detector(ioc: SimIOC, plugin_cls: type, attr: str, **plugin_kwargs: Any) -> Any:
     from ophyd import Component as Cpt
-    from ophyd.areadetector import SimDetector, SingleTrigger
+    from ophyd.areadetector import SimDetector
+
+    from filestore_vfs.areadetector import SingleTrigger
 
     suffix = "HDF1:" if attr == "hdf1" else "TIFF1:"
     cls = type(

@@ -81,7 +81,9 @@ def test_fly_scan_asset_documents_constant_in_n(ioc, vfs) -> None:  # type: igno
     import bluesky.preprocessors as bpp
     from bluesky import RunEngine
     from ophyd import Component as Cpt
-    from ophyd.areadetector import SimDetector, SingleTrigger
+    from ophyd.areadetector import SimDetector
+
+    from filestore_vfs.areadetector import SingleTrigger
 
     class FlyDet(StreamingFlyerMixin, SingleTrigger, SimDetector):
         hdf1 = Cpt(

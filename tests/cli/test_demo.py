@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,3 +102,68 @@ def test_demo_ctrl_c_cleans_up(tmp_path: Path) -> None:
     while leftover_iocs(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # the IOCs were sent SIGTERM; give the kernel a moment to reap
     assert leftover_iocs(proc.pid) == []
+
+
+BUSY_LOOP = "import os, sys\nwhile os.getppid() == int(sys.argv[1]):\n    pass\n"
+
+
+def test_demo_three_runs_with_every_core_busy(tmp_path: Path) -> None:
+    """The main job holds on a loaded machine: os.cpu_count() busy loops run beside it.
+
+    The loops stop with the test (killed below, and each also stops when its parent, this
+    process, is gone). Not a timing test: each run must succeed and verify its frames.
+    """
+    assert EXE
+    busy = [
+        subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(os.getpid())])
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        for run in range(3):
+            proc = subprocess.run(
+                [EXE, "demo", "--points", "5", "--size", "64x48", "--json", "-q", "--no-tiled"],
+                env=demo_env(tmp_path / f"run{run}"),
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert proc.returncode == 0, f"run {run}: {proc.stderr[-3000:]}"
+            summary = json.loads(proc.stdout[proc.stdout.index("{\n") :])
+            assert summary["frames_verified_over_http"] == 10, f"run {run}"
+            assert summary["check_ok"] is True, f"run {run}"
+            assert "Tiled version" not in proc.stdout + proc.stderr
+    finally:
+        for p in busy:
+            p.kill()
+        for p in busy:
+            p.wait(10)
+    assert all(p.returncode is not None for p in busy)
+
+
+def test_check_accepts_the_logical_path_the_demo_prints(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [EXE, "demo", "--points", "2", "--size", "32x32", "--json", "-q", "--no-tiled"],
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout[proc.stdout.index("{\n") :])
+    logical = summary["documents_jsonl"]
+    assert logical.startswith("/local/demo/") and logical in proc.stdout
+    check = subprocess.run(
+        [EXE, "check", logical, "-q"], env=demo_env(tmp_path), capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "4 present, 0 missing" in check.stdout
+    readme = (tmp_path / logical.removeprefix("/local/")).with_name("README.txt").read_text()
+    assert summary["run_uid"] in readme
+    for text in (
+        "documents.jsonl",
+        "frame.png",
+        "hdf5/",
+        "tiff/",
+        f"filestore-vfs check {logical}",
+    ):
+        assert text in readme

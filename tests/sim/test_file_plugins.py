@@ -353,3 +353,20 @@ def test_tiff_capture_mode_writes_one_file_per_frame(ca, sim_data, tmp_path):
     for path in files:
         with tifffile.TiffFile(path) as tif:
             check_frames([tif.asarray()], [tif.pages[0].tags[65000].value])
+
+
+def test_sim_mode_peaks_writes_the_documented_frames(ca, sim_data, tmp_path):
+    (sim_data / "posix" / tmp_path.name).mkdir()
+    ca.setup_file_plugin("TIFF1:", f"/ioc/data/{tmp_path.name}/", mode="Single")
+    ca.put("cam1:ArrayCounter", 0)
+    ca.put("cam1:SimMode", "Peaks")
+    try:
+        ca.acquire(3)
+    finally:
+        ca.put("cam1:SimMode", "LinearRamp")
+    files = sorted((sim_data / "posix" / tmp_path.name).glob("*.tiff"))
+    assert len(files) == 3
+    for k, path in enumerate(files):
+        np.testing.assert_array_equal(
+            tifffile.imread(path), expected_frame(k, 64, 64, "uint16", "Peaks")
+        )

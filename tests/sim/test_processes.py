@@ -86,9 +86,10 @@ CLIENT = textwrap.dedent(
                         ("HDF1:NumCapture", 20), ("HDF1:LazyOpen", 1),
                         ("HDF1:FilePath", path), ("cam1:ImageMode", "Multiple"),
                         ("cam1:NumImages", 20), ("cam1:AcquireTime", 0.001),
-                        ("cam1:AcquirePeriod", 0.02), ("HDF1:Capture", 1),
-                        ("cam1:Acquire", 1)]:
+                        ("cam1:AcquirePeriod", 0.02), ("HDF1:Capture", 1)]:
         put(name, value)
+    # no wait: a put to Acquire completes when the acquisition is over
+    assert epics.caput(prefix + "cam1:Acquire", 1) == 1
     print("capturing", flush=True)
     time.sleep(60)
     """

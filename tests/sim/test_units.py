@@ -184,3 +184,28 @@ def test_public_namespace():
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     ]
     assert sorted(public) == sorted(sim_iocs.__all__)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int8", "uint8", "int32", "float32"])
+@pytest.mark.parametrize("k", [0, 1, 9, 1000])
+@pytest.mark.parametrize("shape", [(48, 64), (7, 5), (1, 1)])
+def test_peaks_frame_formula(dtype, k, shape):
+    frame = make_frame(k, *shape, dtype, "Peaks")
+    assert frame.dtype == np.dtype(dtype) and frame.shape == shape
+    np.testing.assert_array_equal(frame, expected_frame(k, *shape, dtype, "Peaks"))
+
+
+def test_peaks_spot_follows_the_frame_number():
+    # 64x48: spot radius 4, steps of 4 (x) and 2 (y) pixels per frame from (4, 4)
+    for k, (x, y) in [(0, (4, 4)), (1, (8, 6)), (5, (24, 14)), (14, (60, 32)), (15, (56, 34))]:
+        frame = make_frame(k, 48, 64, "uint16", "Peaks")
+        peak_y, peak_x = np.unravel_index(np.argmax(frame), frame.shape)
+        assert (peak_x, peak_y) == (x, y), k
+        assert frame.max() >= 3000
+
+
+def test_other_sim_modes_fall_back_to_the_ramp():
+    for mode in ("LinearRamp", "Sine", "Offset&Noise"):
+        np.testing.assert_array_equal(
+            make_frame(3, 4, 6, "uint16", mode), expected_frame(3, 4, 6, "uint16")
+        )
