@@ -116,7 +116,10 @@ class HttpFile(FsspecNetworkRoot):
         self.download, user, pw = _split_credentials(download, "download")
         self.upload = None
         if upload:
-            self.upload, user2, pw2 = _split_credentials(upload, "upload")
+            # pyobs posts to its endpoint exactly as written; the other modes name a directory
+            self.upload, user2, pw2 = _split_credentials(
+                upload, "upload", directory=upload_mode != "pyobs"
+            )
             user, pw = user or user2, pw or pw2
         self.upload_mode: UploadMode = upload_mode
         self.username = username or user
@@ -696,8 +699,15 @@ def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
     return close
 
 
-def _split_credentials(url: str, option: str) -> tuple[str, str | None, str | None]:
-    """The URL without ``user:password@`` (never shown), and the credentials it held."""
+def _split_credentials(
+    url: str, option: str, *, directory: bool = True
+) -> tuple[str, str | None, str | None]:
+    """The URL without ``user:password@`` (never shown), and the credentials it held.
+
+    A ``directory`` URL gets a trailing '/', so relative names join under it; an endpoint
+    (pyobs' upload URL) is kept as written: its server may route ``/upload`` and not
+    ``/upload/``.
+    """
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ConfigError(f"HttpFile '{option}' must be an http(s) URL, not {url!r}")
     parts = urlsplit(url)
@@ -705,7 +715,7 @@ def _split_credentials(url: str, option: str) -> tuple[str, str | None, str | No
     if parts.port:
         netloc += f":{parts.port}"
     clean = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    if not clean.endswith("/"):
+    if directory and not clean.endswith("/"):
         clean += "/"
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
