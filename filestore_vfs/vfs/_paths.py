@@ -58,6 +58,18 @@ def join_logical(root: str, rel: str) -> str:
     return f"/{root}/{rel}" if rel else f"/{root}"
 
 
+def _check_encodable(path: object, text: str) -> None:
+    """A lone surrogate (``'\\udc80'``, from undecodable bytes) names no file any backend can
+    store: refuse it here rather than let an encoder fail half-way through an operation."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidPathError(
+            f"{path!r} is not valid Unicode (it holds a lone surrogate, {exc.object[exc.start]!r}); "
+            "logical paths are UTF-8 text"
+        ) from None
+
+
 def split_logical(path: object) -> LogicalPath:
     """Check a logical path (or ``vfs://`` URL) and split it into root and relative path.
 
@@ -78,6 +90,7 @@ def split_logical(path: object) -> LogicalPath:
             f"{path!r} is not a logical path: it must start with '/<root>/', "
             "e.g. '/local/data/x.h5' (relative paths are not resolved against a directory)"
         )
+    _check_encodable(path, text)
     if "\\" in text or "\x00" in text:
         what = "a backslash" if "\\" in text else "a NUL byte"
         raise PathEscapeError(f"{path!r} contains {what}; logical paths are POSIX, use '/'")

@@ -169,7 +169,7 @@ class VirtualFileSystem:
             raise InvalidPathError(
                 f"{writer_path!r} is under no root's writer_root; writer roots: {'; '.join(known)}"
             )
-        return best[1]
+        return str(split_logical(best[1]))  # the same checks as every logical path (NUL, ...)
 
     # -- opening --------------------------------------------------------------------------
     def open(

@@ -123,11 +123,18 @@ class AzureBlobFile(ObjectStoreRoot):
 
     # -- clients --------------------------------------------------------------------------
     def _account_url(self) -> str:
+        """The blob service URL, for requests and messages (never with a credential)."""
         if self.blob_endpoint:
             return self.blob_endpoint
         if self.account_host:
             return f"https://{self.account_host}"
-        return f"https://{self.account_name}.blob.core.windows.net"
+        fields = _connection_fields(self._connection_string)
+        if fields.get("blobendpoint"):
+            return fields["blobendpoint"].rstrip("/")
+        account = self.account_name or fields.get("accountname") or "?"
+        suffix = fields.get("endpointsuffix", "core.windows.net")
+        protocol = fields.get("defaultendpointsprotocol", "https")
+        return f"{protocol}://{account}.blob.{suffix}"
 
     def _client_options(self, retry_cls: Any) -> dict[str, Any]:
         """Our timeouts and retries, not the SDK's: its storage retry policy waits 15 s and
@@ -190,7 +197,8 @@ class AzureBlobFile(ObjectStoreRoot):
         return f"{self.container}/{self.prefix}" if self.prefix else self.container
 
     def url(self, rel: str = "") -> str:
-        account = self.account_name or "account"
+        fields = _connection_fields(self._connection_string)
+        account = self.account_name or fields.get("accountname") or "account"
         return f"az://{account}/{self.fs_path(rel)}"
 
     def blob_name(self, rel: str) -> str:
@@ -406,3 +414,20 @@ class BlobLease:
             except Exception:  # noqa: BLE001  # it expires after lease_duration
                 pass
             self._lease = None
+
+
+def _connection_fields(connection_string: str | None) -> dict[str, str]:
+    """The non-secret fields of an Azure connection string (``AccountName``,
+    ``BlobEndpoint``, ...), keyed in lower case; keys and signatures are left out."""
+    fields: dict[str, str] = {}
+    for part in (connection_string or "").split(";"):
+        name, sep, value = part.partition("=")
+        key = name.strip().lower()
+        if sep and key in (
+            "accountname",
+            "blobendpoint",
+            "endpointsuffix",
+            "defaultendpointsprotocol",
+        ):
+            fields[key] = value.strip()
+    return fields
