@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._common import HOST, ServerUnavailable, launch, require_module, stop_process, temp_dir
 
@@ -40,6 +41,17 @@ class AzuriteServer:
     container: str = "fsvfs-test"
     location: Path = Path()
     workdir: Path = Path()
+
+    def vfs_root(self, **extra: Any) -> dict[str, Any]:
+        """An ``AzureBlobFile`` root spec on ``container``; ``extra`` adds options."""
+        return {
+            "class": "AzureBlobFile",
+            "account_name": self.account_name,
+            "account_key": self.account_key,
+            "blob_endpoint": self.blob_endpoint,
+            "container": self.container,
+            **extra,
+        }
 
 
 def azurite_executable() -> str:

@@ -16,6 +16,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
 from ._tls import make_tls_files
@@ -56,6 +57,15 @@ class NginxServer:
     password: str = field(repr=False)
     propfind: bool = False
     workdir: Path = Path()
+
+    def vfs_root(self, **extra: Any) -> dict[str, Any]:
+        """A download-only ``HttpFile`` root spec on ``/data/``; ``extra`` adds options."""
+        return {"class": "HttpFile", "download": self.data_url, **extra}
+
+    def dav_root(self, **extra: Any) -> dict[str, Any]:
+        """A read-write ``HttpFile`` root spec: download from ``/data/``, upload through
+        WebDAV on ``/dav/``; ``extra`` adds options."""
+        return self.vfs_root(**{"upload": self.dav_url, "upload_mode": "webdav", **extra})
 
 
 def _ssha(password: str) -> str:

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
 
@@ -27,6 +28,16 @@ class RedisServer:
     url: str = field(repr=False)
     db: int = 0
     workdir: Path = Path()
+
+    def vfs_root(self, **extra: Any) -> dict[str, Any]:
+        """A ``RedisFile`` root spec on this server; ``extra`` adds options."""
+        return {
+            "class": "RedisFile",
+            "host": self.host,
+            "port": self.port,
+            "password": self.password,
+            **extra,
+        }
 
 
 def _resp(*args: str) -> bytes:

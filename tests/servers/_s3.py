@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._common import HOST, launch, require_module, stop_process, temp_dir
 
@@ -32,6 +33,18 @@ class S3Server:
     region: str = REGION
     bucket: str = "fsvfs-test"
     workdir: Path = Path()
+
+    def vfs_root(self, **extra: Any) -> dict[str, Any]:
+        """An ``S3File`` root spec on ``bucket``; ``extra`` adds options."""
+        return {
+            "class": "S3File",
+            "bucket": self.bucket,
+            "endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "key": self.access_key,
+            "secret": self.secret_key,
+            **extra,
+        }
 
     def client(self, **config: object) -> object:
         """A boto3 S3 client for this server (for test set-up and checks);

@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._common import (
     HOST,
@@ -56,6 +57,18 @@ class SmbServer:
     def unc(self) -> str:
         """UNC path of the share root (the port is passed separately)."""
         return f"\\\\{self.host}\\{self.share}"
+
+    def vfs_root(self, **extra: Any) -> dict[str, Any]:
+        """An ``SMBFile`` root spec on the share; ``extra`` adds options."""
+        return {
+            "class": "SMBFile",
+            "hostname": self.host,
+            "port": self.port,
+            "share": self.share,
+            "username": self.user,
+            "password": self.password,
+            **extra,
+        }
 
 
 def _config(work: Path, port: int, share: str) -> str:

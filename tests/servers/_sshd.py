@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._common import HOST, launch, require_executable, stop_process, temp_dir
 
@@ -44,6 +45,19 @@ class SshdServer:
     host_public_key: str
     root: Path
     workdir: Path
+
+    def vfs_root(self, **extra: Any) -> dict[str, Any]:
+        """An ``SFTPFile`` root spec on ``root``; ``extra`` adds options."""
+        return {
+            "class": "SFTPFile",
+            "hostname": self.host,
+            "port": self.port,
+            "username": self.user,
+            "keyfile": str(self.key_path),
+            "known_hosts": str(self.known_hosts),
+            "root": str(self.root),
+            **extra,
+        }
 
 
 def _keygen(ssh_keygen: str, path: Path, comment: str) -> str:

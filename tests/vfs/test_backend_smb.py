@@ -2,54 +2,34 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
-from tests.servers import SmbServer, smbd_server
+from tests.servers import SmbServer
+from tests.servers._fixtures import own_server
 
-from .suite import Backend, BackendSuite, MiB
-from .test_backend_sftp import (
+from .helpers import (
     assert_secret_hidden,
     check_cross_process_lock,
+    check_disk_full_in_subprocess,
     check_lock_heartbeat,
+    check_server_dies_mid_transfer,
     check_stale_lock,
-    get_file_with_small_disk,
-    kill_server,
+    free_port,
+    smb_spec,
 )
+from .suite import BackendSuite, MiB
 
 pytestmark = pytest.mark.server
-
-
-def smb_spec(server: SmbServer, **extra: Any) -> dict[str, Any]:
-    return {
-        "class": "SMBFile",
-        "hostname": server.host,
-        "port": server.port,
-        "share": server.share,
-        "username": server.user,
-        "password": server.password,
-        "timeout": 10,
-        **extra,
-    }
+BACKEND = "smb"  # the fixtures of conftest.py: backend on /t (share folder "suite")
 
 
 class TestSMBFile(BackendSuite):
-    @pytest.fixture
-    def backend(self, smbd_server: SmbServer) -> Iterator[Backend]:
-        spec = smb_spec(smbd_server, root="suite")
-        rw = VirtualFileSystem({"t": spec})
-        ro = VirtualFileSystem({"t": {**spec, "read_only": True}})
-        yield Backend(rw, f"/t/{uuid.uuid4().hex[:10]}", read_only=ro)
-        rw.close()
-        ro.close()
+    """The shared suite on smbd (its ``backend`` fixture: conftest.py)."""
 
 
 def test_wrong_password_is_refused_without_leaking(smbd_server: SmbServer) -> None:
@@ -71,10 +51,7 @@ def test_share_that_does_not_exist(smbd_server: SmbServer) -> None:
 
 
 def test_server_down_at_open(smbd_server: SmbServer) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free = sock.getsockname()[1]
-    vfs = VirtualFileSystem({"t": smb_spec(smbd_server, port=free, retries=0, timeout=3)})
+    vfs = VirtualFileSystem({"t": smb_spec(smbd_server, port=free_port(), retries=0, timeout=3)})
     with pytest.raises(ConnectionError, match="cannot connect") as info:
         vfs.read_bytes("/t/x")
     assert "/t" in str(info.value)
@@ -88,37 +65,20 @@ def test_mkdir_false_needs_the_parent(smbd_server: SmbServer) -> None:
 
 
 def test_server_dies_mid_transfer(tmp_path: Path) -> None:
-    with smbd_server() as server:
+    with own_server("smbd") as server:
         spec = smb_spec(server, retries=1, retry_backoff=0.05, timeout=5)
         vfs = VirtualFileSystem({"t": spec})
-        (server.root / "big.bin").write_bytes(os.urandom(64 * MiB))
-        vfs.write_bytes("/t/keep.bin", b"original")
-        target = tmp_path / "dl" / "big.bin"
-
-        def kill_after_first_chunk(done: int, total: int | None, name: str) -> None:
-            kill_server(server)
-
-        with pytest.raises(OSError) as info:
-            vfs.get_file("/t/big.bin", target, progress=kill_after_first_chunk)
-        assert "/t/big.bin" in str(info.value)
-        assert_secret_hidden(info.value, server.password)
-        assert not target.exists() and os.listdir(target.parent) == []
-        with pytest.raises(OSError):
-            with vfs.open("/t/keep.bin", "wb") as f:
-                f.write(b"new" * 1000)
-        assert (server.root / "keep.bin").read_bytes() == b"original"
+        error = check_server_dies_mid_transfer(server, vfs, tmp_path)
+        assert "/t/big.bin" in str(error)
+        assert_secret_hidden(error, server.password)
 
 
 def test_disk_full_on_the_local_side(smbd_server: SmbServer, tmp_path: Path) -> None:
     vfs = VirtualFileSystem({"t": smb_spec(smbd_server)})
     base = f"/t/{uuid.uuid4().hex[:8]}"
     vfs.write_bytes(f"{base}/big.bin", os.urandom(3 * MiB))
-    out = tmp_path / "out"
-    out.mkdir()
-    err = get_file_with_small_disk(smb_spec(smbd_server), f"{base}/big.bin", out / "b", MiB)
-    assert err["errno"] == errno.EFBIG
+    err = check_disk_full_in_subprocess(smb_spec(smbd_server), f"{base}/big.bin", tmp_path)
     assert smbd_server.password not in err["text"] + err["repr"]
-    assert os.listdir(out) == []
 
 
 def test_cross_process_lock(smbd_server: SmbServer) -> None:
