@@ -8,9 +8,16 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ._common import HOST, ServerUnavailable, launch, require_module, stop_process, temp_dir
+from ._common import (
+    HOST,
+    ServerUnavailable,
+    VfsRoot,
+    launch,
+    require_module,
+    stop_process,
+    temp_dir,
+)
 
 HINT = (
     "sudo .ci/install-system-packages  (npm install --prefix .ci/node azurite) "
@@ -25,11 +32,19 @@ ACCOUNT_KEY = (
 
 
 @dataclass(frozen=True)
-class AzuriteServer:
+class AzuriteServer(VfsRoot):
     """Connect adlfs/azure-storage-blob with ``connection_string``, or with
     ``account_name``/``account_key`` and ``blob_endpoint``.  ``container``
     exists and is empty at start; data lives under ``location`` on disk.
     ``pid`` is the process-group id."""
+
+    ROOT_CLASS = "AzureBlobFile"
+    ROOT_OPTIONS = {
+        "account_name": "account_name",
+        "account_key": "account_key",
+        "blob_endpoint": "blob_endpoint",
+        "container": "container",
+    }
 
     host: str
     port: int
@@ -41,17 +56,6 @@ class AzuriteServer:
     container: str = "fsvfs-test"
     location: Path = Path()
     workdir: Path = Path()
-
-    def vfs_root(self, **extra: Any) -> dict[str, Any]:
-        """An ``AzureBlobFile`` root spec on ``container``; ``extra`` adds options."""
-        return {
-            "class": "AzureBlobFile",
-            "account_name": self.account_name,
-            "account_key": self.account_key,
-            "blob_endpoint": self.blob_endpoint,
-            "container": self.container,
-            **extra,
-        }
 
 
 def azurite_executable() -> str:

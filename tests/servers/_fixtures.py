@@ -20,13 +20,7 @@ from typing import Any, NoReturn
 import pytest
 
 from . import (
-    AzuriteServer,
-    NginxServer,
-    RedisServer,
-    S3Server,
     ServerUnavailable,
-    SmbServer,
-    SshdServer,
     _azurite,
     _nginx,
     _redis,
@@ -96,43 +90,20 @@ def own_server(name: str, **options: Any) -> Iterator[Any]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def nginx_server() -> Iterator[NginxServer]:
-    """nginx: GET/Range, no-range, WebDAV, basic-auth and TLS locations."""
-    with own_server("nginx") as server:
-        yield server
+def _session_fixture(name: str, doc: str) -> Any:
+    """The session fixture ``<name>_server``: the server starts on first use, once."""
+
+    def fixture() -> Iterator[Any]:
+        with own_server(name) as server:
+            yield server
+
+    fixture.__doc__ = doc
+    return pytest.fixture(scope="session", name=f"{name}_server")(fixture)
 
 
-@pytest.fixture(scope="session")
-def sshd_server() -> Iterator[SshdServer]:
-    """OpenSSH sshd with SFTP, throw-away host/user keys and known_hosts files."""
-    with own_server("sshd") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def smbd_server() -> Iterator[SmbServer]:
-    """Samba smbd with one share and a throw-away user/password."""
-    with own_server("smbd") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """redis-server with a throw-away password and persistence off."""
-    with own_server("redis") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server mode with one empty bucket."""
-    with own_server("s3") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def azurite_server() -> Iterator[AzuriteServer]:
-    """Azurite blob service with one empty container."""
-    with own_server("azurite") as server:
-        yield server
+nginx_server = _session_fixture("nginx", "nginx: GET/Range, no-range, WebDAV, basic auth, TLS.")
+sshd_server = _session_fixture("sshd", "OpenSSH sshd with SFTP, throw-away keys, known_hosts.")
+smbd_server = _session_fixture("smbd", "Samba smbd with one share and a throw-away user.")
+redis_server = _session_fixture("redis", "redis-server with a throw-away password, no disk.")
+s3_server = _session_fixture("s3", "moto's S3 server mode with one empty bucket.")
+azurite_server = _session_fixture("azurite", "Azurite blob service with one empty container.")

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
+from ._common import (
+    HOST,
+    VfsRoot,
+    launch,
+    require_executable,
+    stop_process,
+    temp_dir,
+    write_private,
+)
 from ._tls import make_tls_files
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install nginx libnginx-mod-http-dav-ext)"
@@ -26,7 +34,7 @@ DAV_EXT_MODULE = Path("/usr/lib/nginx/modules/ngx_http_dav_ext_module.so")
 
 
 @dataclass(frozen=True)
-class NginxServer:
+class NginxServer(VfsRoot):
     """Everything an HTTP client test needs.
 
     All locations serve ``root``: ``/data/`` (GET, HEAD, Range → 206,
@@ -37,6 +45,11 @@ class NginxServer:
     locations over HTTPS with a cert signed by the throw-away CA ``ca_cert``.
     ``pid`` is also the process-group id (``os.killpg`` stops all workers).
     """
+
+    ROOT_CLASS = "HttpFile"
+    ROOT_OPTIONS = {
+        "download": "data_url",
+    }
 
     host: str
     port: int
@@ -57,10 +70,6 @@ class NginxServer:
     password: str = field(repr=False)
     propfind: bool = False
     workdir: Path = Path()
-
-    def vfs_root(self, **extra: Any) -> dict[str, Any]:
-        """A download-only ``HttpFile`` root spec on ``/data/``; ``extra`` adds options."""
-        return {"class": "HttpFile", "download": self.data_url, **extra}
 
     def dav_root(self, **extra: Any) -> dict[str, Any]:
         """A read-write ``HttpFile`` root spec: download from ``/data/``, upload through

@@ -8,18 +8,32 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
+from ._common import (
+    HOST,
+    VfsRoot,
+    launch,
+    require_executable,
+    stop_process,
+    temp_dir,
+    write_private,
+)
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install redis-server)"
 
 
 @dataclass(frozen=True)
-class RedisServer:
+class RedisServer(VfsRoot):
     """Connect with ``redis.Redis(host, port, password=password, db=db)`` or
     ``redis.Redis.from_url(url)``.  ``url`` embeds the password, so neither it
     nor ``password`` appears in the repr.  ``pid`` is the process-group id."""
+
+    ROOT_CLASS = "RedisFile"
+    ROOT_OPTIONS = {
+        "host": "host",
+        "port": "port",
+        "password": "password",
+    }
 
     host: str
     port: int
@@ -28,16 +42,6 @@ class RedisServer:
     url: str = field(repr=False)
     db: int = 0
     workdir: Path = Path()
-
-    def vfs_root(self, **extra: Any) -> dict[str, Any]:
-        """A ``RedisFile`` root spec on this server; ``extra`` adds options."""
-        return {
-            "class": "RedisFile",
-            "host": self.host,
-            "port": self.port,
-            "password": self.password,
-            **extra,
-        }
 
 
 def _resp(*args: str) -> bytes:

@@ -9,20 +9,28 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ._common import HOST, launch, require_module, stop_process, temp_dir
+from ._common import HOST, VfsRoot, launch, require_module, stop_process, temp_dir
 
 HINT = "python -m pip install 'moto[server]' boto3"
 REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
-class S3Server:
+class S3Server(VfsRoot):
     """Point s3fs/boto3 at ``endpoint_url`` with ``access_key``/``secret_key``
     and ``region``; ``bucket`` exists and is empty at start.  moto keeps all
     objects in the server process's memory.  ``pid`` is the process-group id.
     """
+
+    ROOT_CLASS = "S3File"
+    ROOT_OPTIONS = {
+        "bucket": "bucket",
+        "endpoint_url": "endpoint_url",
+        "region": "region",
+        "key": "access_key",
+        "secret": "secret_key",
+    }
 
     host: str
     port: int
@@ -33,18 +41,6 @@ class S3Server:
     region: str = REGION
     bucket: str = "fsvfs-test"
     workdir: Path = Path()
-
-    def vfs_root(self, **extra: Any) -> dict[str, Any]:
-        """An ``S3File`` root spec on ``bucket``; ``extra`` adds options."""
-        return {
-            "class": "S3File",
-            "bucket": self.bucket,
-            "endpoint_url": self.endpoint_url,
-            "region": self.region,
-            "key": self.access_key,
-            "secret": self.secret_key,
-            **extra,
-        }
 
     def client(self, **config: object) -> object:
         """A boto3 S3 client for this server (for test set-up and checks);

@@ -19,11 +19,11 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ._common import (
     HOST,
     ServerUnavailable,
+    VfsRoot,
     launch,
     require_executable,
     stop_process,
@@ -36,12 +36,21 @@ SMB_USER = "fsvfs-test"
 
 
 @dataclass(frozen=True)
-class SmbServer:
+class SmbServer(VfsRoot):
     """Connect with smbprotocol (``smbclient.register_session(host,
     username=user, password=password, port=port)``, then paths like
     ``\\\\127.0.0.1\\<share>\\dir\\file``) or with the ``smbclient`` tool
     (``-p port -A auth_file``, no password on the command line).  ``root``
     is the share's directory on disk.  ``pid`` is the process-group id."""
+
+    ROOT_CLASS = "SMBFile"
+    ROOT_OPTIONS = {
+        "hostname": "host",
+        "port": "port",
+        "share": "share",
+        "username": "user",
+        "password": "password",
+    }
 
     host: str
     port: int
@@ -57,18 +66,6 @@ class SmbServer:
     def unc(self) -> str:
         """UNC path of the share root (the port is passed separately)."""
         return f"\\\\{self.host}\\{self.share}"
-
-    def vfs_root(self, **extra: Any) -> dict[str, Any]:
-        """An ``SMBFile`` root spec on the share; ``extra`` adds options."""
-        return {
-            "class": "SMBFile",
-            "hostname": self.host,
-            "port": self.port,
-            "share": self.share,
-            "username": self.user,
-            "password": self.password,
-            **extra,
-        }
 
 
 def _config(work: Path, port: int, share: str) -> str:

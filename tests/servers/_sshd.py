@@ -16,15 +16,14 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ._common import HOST, launch, require_executable, stop_process, temp_dir
+from ._common import HOST, VfsRoot, launch, require_executable, stop_process, temp_dir
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install openssh-server openssh-client)"
 
 
 @dataclass(frozen=True)
-class SshdServer:
+class SshdServer(VfsRoot):
     """Everything an SFTP/SSH client test needs.
 
     Authenticate as ``user`` with the private key ``key_path`` (ed25519,
@@ -33,6 +32,16 @@ class SshdServer:
     the same name (unknown/changed host key tests).  SFTP sessions start in
     ``root`` (an absolute path on this machine).  ``pid`` is the process-group id.
     """
+
+    ROOT_CLASS = "SFTPFile"
+    ROOT_OPTIONS = {
+        "hostname": "host",
+        "port": "port",
+        "username": "user",
+        "keyfile": "key_path",
+        "known_hosts": "known_hosts",
+        "root": "root",
+    }
 
     host: str
     port: int
@@ -45,19 +54,6 @@ class SshdServer:
     host_public_key: str
     root: Path
     workdir: Path
-
-    def vfs_root(self, **extra: Any) -> dict[str, Any]:
-        """An ``SFTPFile`` root spec on ``root``; ``extra`` adds options."""
-        return {
-            "class": "SFTPFile",
-            "hostname": self.host,
-            "port": self.port,
-            "username": self.user,
-            "keyfile": str(self.key_path),
-            "known_hosts": str(self.known_hosts),
-            "root": str(self.root),
-            **extra,
-        }
 
 
 def _keygen(ssh_keygen: str, path: Path, comment: str) -> str:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,53 @@ def check_server_dies_mid_transfer(server: Any, vfs: VirtualFileSystem, tmp_path
     return info.value
 
 
+def check_server_hangs_then_dies(
+    server: Any,
+    patient: VirtualFileSystem,
+    vfs: VirtualFileSystem,
+    path: str,
+    tmp_path: Path,
+    *,
+    upload: int,
+    existing: int,
+) -> None:
+    """A server of our own, stopped (SIGSTOP) once 8 MiB of an ``upload``-byte ``put_file``
+    are sent (a timeout), then killed during a download (a dropped link).  Each: a clear
+    error naming ``path``, the old ``existing``-byte object intact, nothing partial
+    anywhere.  ``vfs`` fails fast; ``patient`` (same root) sets up and checks, so a loaded
+    machine does not fail those."""
+    target = tmp_path / "frame.bin"
+    target.write_bytes(b"the previous download")
+    source = tmp_path / "up.bin"
+    source.write_bytes(os.urandom(upload))
+    patient.write_bytes(path, os.urandom(existing))
+
+    def stop(done: int, total: int | None, name: str) -> None:
+        if done == 8 * MiB:  # the first 8 MiB are on the server; the rest hangs
+            os.killpg(server.pid, signal.SIGSTOP)
+
+    try:
+        with pytest.raises((TimeoutError, ConnectionError), match=path):
+            vfs.put_file(source, path, progress=stop)
+    finally:
+        os.killpg(server.pid, signal.SIGCONT)
+    assert patient.info(path)["size"] == existing  # the old object is intact
+
+    seen: list[int] = []
+
+    def kill(done: int, total: int | None, name: str) -> None:
+        seen.append(done)
+        if len(seen) == 1:
+            os.killpg(server.pid, signal.SIGKILL)
+
+    with pytest.raises(ConnectionError) as info:
+        patient.get_file(path, target, progress=kill)
+    assert path in str(info.value)
+    assert target.read_bytes() == b"the previous download"
+    assert sorted(os.listdir(tmp_path)) == ["frame.bin", "up.bin"]  # no partial file left
+    assert source.stat().st_size == upload
+
+
 # -- a full local disk, in a subprocess ----------------------------------------------------------
 
 FSIZE_SCRIPT = textwrap.dedent(
@@ -237,9 +285,15 @@ def writer_in_other_process(
 # -- lock files (SFTP, SMB) --------------------------------------------------------------------
 
 
-def check_cross_process_lock(spec: dict[str, Any], base: str) -> None:
+def fresh_base() -> str:
+    """A new directory on root ``/t``."""
+    return f"/t/{uuid.uuid4().hex[:8]}"
+
+
+def check_cross_process_lock(spec: dict[str, Any]) -> None:
     """Another process's writer makes ours busy; after it commits, we can write."""
     vfs = VirtualFileSystem({"t": spec})
+    base = fresh_base()
     path = f"{base}/locked.bin"
     with writer_in_other_process(spec, path) as holder:
         with pytest.raises(FileBusyError, match=f"pid {holder.pid}"):
@@ -253,9 +307,14 @@ def check_cross_process_lock(spec: dict[str, Any], base: str) -> None:
     assert vfs.ls(base) == [path]  # no lock or temporary file left visible
 
 
-def check_stale_lock(vfs: VirtualFileSystem, base: str, lock_on_disk: Path) -> None:
-    """A fresh foreign lock file makes us busy; one older than lock_timeout is taken over."""
-    path = f"{base}/stale.bin"
+def check_stale_lock(spec: dict[str, Any], server_root: Path) -> None:
+    """A fresh foreign lock file makes us busy; one older than lock_timeout is taken over.
+    ``server_root`` is the server's directory behind root ``/t`` of ``spec``."""
+    vfs = VirtualFileSystem({"t": spec})
+    sub = uuid.uuid4().hex[:8]
+    (server_root / sub).mkdir()
+    lock_on_disk = server_root / sub / ".~vfs-lock-stale.bin"
+    path = f"/t/{sub}/stale.bin"
     vfs.write_bytes(path, b"old")
     holder = {"user": "ghost", "host": "gone", "pid": 4242, "token": "t0"}
     lock_on_disk.write_text(json.dumps({**holder, "time": time.time()}))
@@ -267,8 +326,9 @@ def check_stale_lock(vfs: VirtualFileSystem, base: str, lock_on_disk: Path) -> N
     assert not lock_on_disk.exists()  # and removed when our writer closed
 
 
-def check_lock_heartbeat(spec: dict[str, Any], base: str) -> None:
+def check_lock_heartbeat(spec: dict[str, Any]) -> None:
     """A writer open longer than lock_timeout keeps its lock: the lock file is refreshed."""
+    base = fresh_base()
     fast = {**spec, "lock_timeout": 1.0}
     first = VirtualFileSystem({"t": fast})
     second_root = VirtualFileSystem({"t": fast}).roots["t"]

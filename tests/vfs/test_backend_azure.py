@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from tests.servers import AzuriteServer
 from tests.servers._fixtures import own_server
 
 from .helpers import azure_spec as spec
-from .helpers import free_port, writer_in_other_process
+from .helpers import check_server_hangs_then_dies, free_port, writer_in_other_process
 from .suite import BackendSuite, MiB, check_copy_through_root, check_disk_full_download
 
 pytestmark = pytest.mark.server
@@ -223,45 +222,15 @@ def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
 def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     """One Azurite of our own: SIGSTOP during an upload (a timeout), SIGKILL during a
     download (a dropped link). Each: a clear error, the old data intact, nothing partial."""
-    target = tmp_path / "frame.bin"
-    target.write_bytes(b"previous")
-    source = tmp_path / "up.bin"
-    source.write_bytes(os.urandom(24 * MiB))
     with own_server("azurite") as server:
-        # a patient VFS for set-up and checks (a loaded machine must not fail them)
         patient = VirtualFileSystem({"az": spec(server, timeout=20, retries=2)})
         vfs = VirtualFileSystem({"az": spec(server, timeout=1, retries=0, part_size=MiB)})
-        patient.write_bytes("/az/big.bin", os.urandom(40 * MiB))
-
-        def stop(done: int, total: int | None, name: str) -> None:
-            if done == 8 * MiB:  # the first 8 MiB are staged; the next blocks hang
-                os.killpg(server.pid, signal.SIGSTOP)
-
-        try:
-            with pytest.raises((TimeoutError, ConnectionError), match="/az/big.bin"):
-                vfs.put_file(source, "/az/big.bin", progress=stop)
-        finally:
-            os.killpg(server.pid, signal.SIGCONT)
-        assert patient.info("/az/big.bin")["size"] == 40 * MiB  # the old blob is intact
-
-        seen: list[int] = []
-
-        def kill(done: int, total: int | None, name: str) -> None:
-            seen.append(done)
-            if len(seen) == 1:
-                os.killpg(server.pid, signal.SIGKILL)
-
-        with pytest.raises(ConnectionError, match="/az/big.bin"):
-            patient.get_file("/az/big.bin", target, progress=kill)
-    assert target.read_bytes() == b"previous"
-    assert sorted(os.listdir(tmp_path)) == ["frame.bin", "up.bin"]
-    assert source.stat().st_size == 24 * MiB
+        check_server_hangs_then_dies(
+            server, patient, vfs, "/az/big.bin", tmp_path, upload=24 * MiB, existing=40 * MiB
+        )
 
 
-def test_disk_full_on_download_leaves_nothing(
-    azurite_server: AzuriteServer, prefix: str, tmp_path: Path
-) -> None:
-    vfs = VirtualFileSystem({"az": spec(azurite_server, prefix=prefix)})
+def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:
     check_disk_full_download(vfs, "/az/big.bin", tmp_path)
 
 

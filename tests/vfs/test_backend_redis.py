@@ -283,10 +283,7 @@ def test_stopped_server_is_a_timeout_naming_the_root() -> None:
             os.killpg(server.pid, signal.SIGCONT)
 
 
-def test_disk_full_on_download_leaves_nothing(
-    redis_server: RedisServer, prefix: str, tmp_path: Path
-) -> None:
-    vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
+def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:
     check_disk_full_download(vfs, "/r/big.bin", tmp_path)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import textwrap
 import time
 import uuid
@@ -23,7 +22,7 @@ from filestore_vfs.vfs.backends.s3 import S3Stream
 from tests.servers import S3Server
 from tests.servers._fixtures import own_server
 
-from .helpers import assert_secret_hidden, free_port
+from .helpers import assert_secret_hidden, check_server_hangs_then_dies, free_port
 from .helpers import s3_spec as spec
 from .suite import BackendSuite, Calls, MiB, check_disk_full_download, peak_rss, peak_rss_reset
 
@@ -306,46 +305,15 @@ def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     """One moto of our own: SIGSTOP during an upload (a timeout), SIGKILL during a download
     (a dropped link). Each: a clear error naming the path, the old data intact, nothing
     partial anywhere."""
-    target = tmp_path / "frame.bin"
-    target.write_bytes(b"the previous download")
-    source = tmp_path / "up.bin"
-    source.write_bytes(os.urandom(12 * MiB))
     with own_server("s3") as server:
-        # a patient VFS for set-up and checks (a loaded machine must not fail them)
         patient = VirtualFileSystem({"s3": spec(server, timeout=20, retries=2)})
         vfs = VirtualFileSystem({"s3": spec(server, retries=0, timeout=1, part_size=5 * MiB)})
-        patient.write_bytes("/s3/big.bin", os.urandom(24 * MiB))
-
-        def stop(done: int, total: int | None, name: str) -> None:
-            if done == 8 * MiB:  # one part is up; the next one hangs
-                os.killpg(server.pid, signal.SIGSTOP)
-
-        try:
-            with pytest.raises((TimeoutError, ConnectionError), match="/s3/big.bin"):
-                vfs.put_file(source, "/s3/big.bin", progress=stop)
-        finally:
-            os.killpg(server.pid, signal.SIGCONT)
-        assert patient.info("/s3/big.bin")["size"] == 24 * MiB  # the old object is intact
-
-        seen: list[int] = []
-
-        def kill(done: int, total: int | None, name: str) -> None:
-            seen.append(done)
-            if len(seen) == 1:
-                os.killpg(server.pid, signal.SIGKILL)
-
-        with pytest.raises(ConnectionError) as info:
-            patient.get_file("/s3/big.bin", target, progress=kill)
-    assert "/s3/big.bin" in str(info.value)
-    assert target.read_bytes() == b"the previous download"
-    assert sorted(os.listdir(tmp_path)) == ["frame.bin", "up.bin"]  # no partial file left
-    assert source.stat().st_size == 12 * MiB
+        check_server_hangs_then_dies(
+            server, patient, vfs, "/s3/big.bin", tmp_path, upload=12 * MiB, existing=24 * MiB
+        )
 
 
-def test_disk_full_on_download_leaves_nothing(
-    s3_server: S3Server, prefix: str, tmp_path: Path
-) -> None:
-    vfs = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix)})
+def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:
     check_disk_full_download(vfs, "/s3/big.bin", tmp_path)
 
 

@@ -24,6 +24,7 @@ from .helpers import (
     check_server_dies_mid_transfer,
     check_stale_lock,
     free_port,
+    fresh_base,
     sftp_spec,
 )
 from .suite import BackendSuite, MiB
@@ -126,7 +127,7 @@ def test_server_dies_mid_transfer(tmp_path: Path) -> None:
 
 def test_writer_dies_mid_write_leaves_original(sshd_server: SshdServer) -> None:
     vfs = VirtualFileSystem({"t": sftp_spec(sshd_server)})
-    base = f"/t/{uuid.uuid4().hex[:8]}"
+    base = fresh_base()
     vfs.write_bytes(f"{base}/keep.bin", b"original")
     code = textwrap.dedent(
         """
@@ -154,21 +155,18 @@ def test_writer_dies_mid_write_leaves_original(sshd_server: SshdServer) -> None:
 
 def test_disk_full_on_the_local_side(sshd_server: SshdServer, tmp_path: Path) -> None:
     vfs = VirtualFileSystem({"t": sftp_spec(sshd_server)})
-    base = f"/t/{uuid.uuid4().hex[:8]}"
+    base = fresh_base()
     vfs.write_bytes(f"{base}/big.bin", os.urandom(3 * MiB))
     check_disk_full_in_subprocess(sftp_spec(sshd_server), f"{base}/big.bin", tmp_path)
 
 
 def test_cross_process_lock(sshd_server: SshdServer) -> None:
-    check_cross_process_lock(sftp_spec(sshd_server), f"/t/{uuid.uuid4().hex[:8]}")
+    check_cross_process_lock(sftp_spec(sshd_server))
 
 
 def test_stale_lock_is_taken_over(sshd_server: SshdServer) -> None:
-    vfs = VirtualFileSystem({"t": sftp_spec(sshd_server)})
-    sub = uuid.uuid4().hex[:8]
-    (sshd_server.root / sub).mkdir()
-    check_stale_lock(vfs, f"/t/{sub}", sshd_server.root / sub / ".~vfs-lock-stale.bin")
+    check_stale_lock(sftp_spec(sshd_server), sshd_server.root)
 
 
 def test_lock_heartbeat(sshd_server: SshdServer) -> None:
-    check_lock_heartbeat(sftp_spec(sshd_server), f"/t/{uuid.uuid4().hex[:8]}")
+    check_lock_heartbeat(sftp_spec(sshd_server))

@@ -20,6 +20,7 @@ from .helpers import (
     check_server_dies_mid_transfer,
     check_stale_lock,
     free_port,
+    fresh_base,
     smb_spec,
 )
 from .suite import BackendSuite, MiB
@@ -75,26 +76,23 @@ def test_server_dies_mid_transfer(tmp_path: Path) -> None:
 
 def test_disk_full_on_the_local_side(smbd_server: SmbServer, tmp_path: Path) -> None:
     vfs = VirtualFileSystem({"t": smb_spec(smbd_server)})
-    base = f"/t/{uuid.uuid4().hex[:8]}"
+    base = fresh_base()
     vfs.write_bytes(f"{base}/big.bin", os.urandom(3 * MiB))
     err = check_disk_full_in_subprocess(smb_spec(smbd_server), f"{base}/big.bin", tmp_path)
     assert smbd_server.password not in err["text"] + err["repr"]
 
 
 def test_cross_process_lock(smbd_server: SmbServer) -> None:
-    check_cross_process_lock(smb_spec(smbd_server), f"/t/{uuid.uuid4().hex[:8]}")
+    check_cross_process_lock(smb_spec(smbd_server))
 
 
 def test_stale_lock_is_taken_over(smbd_server: SmbServer) -> None:
-    vfs = VirtualFileSystem({"t": smb_spec(smbd_server)})
-    sub = uuid.uuid4().hex[:8]
-    (smbd_server.root / sub).mkdir()
-    check_stale_lock(vfs, f"/t/{sub}", smbd_server.root / sub / ".~vfs-lock-stale.bin")
+    check_stale_lock(smb_spec(smbd_server), smbd_server.root)
 
 
 def test_lock_file_is_exclusive_on_the_share(smbd_server: SmbServer) -> None:
     """Two roots (their own in-process keys) on the same file: the lock file decides."""
-    sub = f"/t/{uuid.uuid4().hex[:8]}"
+    sub = fresh_base()
     first = VirtualFileSystem({"t": smb_spec(smbd_server)})
     second_root = VirtualFileSystem({"t": smb_spec(smbd_server)}).roots["t"]
     second_root.lock_key = lambda rel: ("other registry", rel)  # type: ignore[method-assign]
@@ -108,4 +106,4 @@ def test_lock_file_is_exclusive_on_the_share(smbd_server: SmbServer) -> None:
 
 
 def test_lock_heartbeat(smbd_server: SmbServer) -> None:
-    check_lock_heartbeat(smb_spec(smbd_server), f"/t/{uuid.uuid4().hex[:8]}")
+    check_lock_heartbeat(smb_spec(smbd_server))
