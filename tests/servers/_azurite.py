@@ -9,15 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._common import (
-    HOST,
-    ServerUnavailable,
-    VfsRoot,
-    launch,
-    require_module,
-    stop_process,
-    temp_dir,
-)
+from ._common import HOST, ServerUnavailable, launch, require_module, stop_process, temp_dir
+from ._roots import VfsRoot
 
 HINT = (
     "sudo .ci/install-system-packages  (npm install --prefix .ci/node azurite) "

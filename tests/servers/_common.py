@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -28,24 +27,6 @@ STOP_TIMEOUT = 10.0
 _PORT_ATTEMPTS = 3
 _PR_SET_PDEATHSIG = 1
 _IN_USE_MARKERS = ("in use", "EADDRINUSE", "Address already in use")
-
-
-class VfsRoot:
-    """Mixin of the server dataclasses: :meth:`vfs_root` is a filestore-vfs root spec that
-    reaches the server (the tests' and the benchmarks' roots start from it)."""
-
-    #: the root class, by its YAML name
-    ROOT_CLASS: ClassVar[str]
-    #: root option -> the attribute that holds its value (a path becomes a string)
-    ROOT_OPTIONS: ClassVar[dict[str, str]]
-
-    def vfs_root(self, **extra: Any) -> dict[str, Any]:
-        """The root spec; ``extra`` adds options or overrides these."""
-        options = {}
-        for option, attribute in self.ROOT_OPTIONS.items():
-            value = getattr(self, attribute)
-            options[option] = str(value) if isinstance(value, Path) else value
-        return {"class": self.ROOT_CLASS, **options, **extra}
 
 
 class ServerUnavailable(RuntimeError):  # noqa: N818 - reads better at call sites

@@ -18,15 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._common import (
-    HOST,
-    VfsRoot,
-    launch,
-    require_executable,
-    stop_process,
-    temp_dir,
-    write_private,
-)
+from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
+from ._roots import VfsRoot
 from ._tls import make_tls_files
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install nginx libnginx-mod-http-dav-ext)"

@@ -9,15 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._common import (
-    HOST,
-    VfsRoot,
-    launch,
-    require_executable,
-    stop_process,
-    temp_dir,
-    write_private,
-)
+from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
+from ._roots import VfsRoot
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install redis-server)"
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._common import HOST, VfsRoot, launch, require_module, stop_process, temp_dir
+from ._common import HOST, launch, require_module, stop_process, temp_dir
+from ._roots import VfsRoot
 
 HINT = "python -m pip install 'moto[server]' boto3"
 REGION = "us-east-1"

@@ -23,13 +23,13 @@ from pathlib import Path
 from ._common import (
     HOST,
     ServerUnavailable,
-    VfsRoot,
     launch,
     require_executable,
     stop_process,
     temp_dir,
     write_private,
 )
+from ._roots import VfsRoot
 
 HINT = "sudo .ci/install-system-packages  (apt-get install samba smbclient; user fsvfs-test)"
 SMB_USER = "fsvfs-test"

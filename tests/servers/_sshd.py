@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import HOST, VfsRoot, launch, require_executable, stop_process, temp_dir
+from ._common import HOST, launch, require_executable, stop_process, temp_dir
+from ._roots import VfsRoot
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install openssh-server openssh-client)"
 

@@ -37,6 +37,7 @@ from tests.servers import (
     SshdServer,
     server_pids,
 )
+from tests.servers._fixtures import own_server
 
 from .suite import MiB
 
@@ -109,6 +110,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def fresh_base() -> str:
+    """A new directory on root ``/t``."""
+    return f"/t/{uuid.uuid4().hex[:8]}"
+
+
 def assert_secret_hidden(exc: BaseException, *secrets: str) -> None:
     """No secret in the error's ``args``, nor in the ``str``/``repr`` of the error and its
     cause chain."""
@@ -129,68 +135,79 @@ def kill_server(server: Any) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def check_server_dies_mid_transfer(server: Any, vfs: VirtualFileSystem, tmp_path: Path) -> OSError:
-    """A server of our own (``vfs`` is its root ``/t``) killed after the first chunk of a
-    64 MiB download: nothing lands locally, and a write cut off by the dead server leaves
-    the original.  Returns the download's error for the backend's own checks."""
-    (server.root / "big.bin").write_bytes(os.urandom(64 * MiB))
-    vfs.write_bytes("/t/keep.bin", b"original")
-    target = tmp_path / "dl" / "big.bin"
+@contextlib.contextmanager
+def server_dying_mid_transfer(
+    name: str, make_spec: Callable[..., dict[str, Any]], tmp_path: Path
+) -> Iterator[tuple[OSError, Any]]:
+    """A server of our own (``name`` for :func:`own_server`; root ``/t`` of
+    ``make_spec(server)``) killed after the first chunk of a 64 MiB download: nothing lands
+    locally, and a write cut off by the dead server leaves the original.  Yields the
+    download's error and the server, for the backend's own checks."""
+    with own_server(name) as server:
+        spec = make_spec(server, retries=1, retry_backoff=0.05, timeout=5)
+        vfs = VirtualFileSystem({"t": spec})
+        (server.root / "big.bin").write_bytes(os.urandom(64 * MiB))
+        vfs.write_bytes("/t/keep.bin", b"original")
+        target = tmp_path / "dl" / "big.bin"
 
-    def kill_after_first_chunk(done: int, total: int | None, name: str) -> None:
-        kill_server(server)
+        def kill_after_first_chunk(done: int, total: int | None, name: str) -> None:
+            kill_server(server)
 
-    with pytest.raises(OSError) as info:
-        vfs.get_file("/t/big.bin", target, progress=kill_after_first_chunk)
-    assert not target.exists() and os.listdir(target.parent) == []
-    with pytest.raises(OSError):  # the upload at close finds the server gone
-        with vfs.open("/t/keep.bin", "wb") as f:
-            f.write(b"new" * 1000)
-    assert (server.root / "keep.bin").read_bytes() == b"original"
-    return info.value
+        with pytest.raises(OSError) as info:
+            vfs.get_file("/t/big.bin", target, progress=kill_after_first_chunk)
+        assert not target.exists() and os.listdir(target.parent) == []
+        with pytest.raises(OSError):  # the upload at close finds the server gone
+            with vfs.open("/t/keep.bin", "wb") as f:
+                f.write(b"new" * 1000)
+        assert (server.root / "keep.bin").read_bytes() == b"original"
+        yield info.value, server
+
+
+def check_mkdir_false_needs_the_parent(spec: dict[str, Any]) -> None:
+    vfs = VirtualFileSystem({"t": {**spec, "mkdir": False}})
+    with pytest.raises(FileNotFoundError, match="mkdir"):
+        vfs.write_bytes(f"{fresh_base()}/x", b"1")
 
 
 def check_server_hangs_then_dies(
-    server: Any,
-    patient: VirtualFileSystem,
-    vfs: VirtualFileSystem,
-    path: str,
-    tmp_path: Path,
-    *,
-    upload: int,
-    existing: int,
+    backend: str, path: str, tmp_path: Path, *, upload: int, existing: int, part_size: int
 ) -> None:
-    """A server of our own, stopped (SIGSTOP) once 8 MiB of an ``upload``-byte ``put_file``
-    are sent (a timeout), then killed during a download (a dropped link).  Each: a clear
-    error naming ``path``, the old ``existing``-byte object intact, nothing partial
-    anywhere.  ``vfs`` fails fast; ``patient`` (same root) sets up and checks, so a loaded
-    machine does not fail those."""
+    """A server of our own for ``backend`` (a key of :data:`NETWORK`; ``path`` on its
+    root), stopped (SIGSTOP) once 8 MiB of an ``upload``-byte ``put_file`` are sent (a
+    timeout), then killed during a download (a dropped link).  Each: a clear error naming
+    ``path``, the old ``existing``-byte object intact, nothing partial anywhere."""
+    kind = NETWORK[backend]
     target = tmp_path / "frame.bin"
     target.write_bytes(b"the previous download")
     source = tmp_path / "up.bin"
     source.write_bytes(os.urandom(upload))
-    patient.write_bytes(path, os.urandom(existing))
+    with own_server(kind.server.removesuffix("_server")) as server:
+        # a patient VFS for set-up and checks (a loaded machine must not fail them)
+        patient = VirtualFileSystem({kind.root: kind.spec(server, timeout=20, retries=2)})
+        fast = kind.spec(server, timeout=1, retries=0, part_size=part_size)
+        vfs = VirtualFileSystem({kind.root: fast})
+        patient.write_bytes(path, os.urandom(existing))
 
-    def stop(done: int, total: int | None, name: str) -> None:
-        if done == 8 * MiB:  # the first 8 MiB are on the server; the rest hangs
-            os.killpg(server.pid, signal.SIGSTOP)
+        def stop(done: int, total: int | None, name: str) -> None:
+            if done == 8 * MiB:  # the first 8 MiB are on the server; the rest hangs
+                os.killpg(server.pid, signal.SIGSTOP)
 
-    try:
-        with pytest.raises((TimeoutError, ConnectionError), match=path):
-            vfs.put_file(source, path, progress=stop)
-    finally:
-        os.killpg(server.pid, signal.SIGCONT)
-    assert patient.info(path)["size"] == existing  # the old object is intact
+        try:
+            with pytest.raises((TimeoutError, ConnectionError), match=path):
+                vfs.put_file(source, path, progress=stop)
+        finally:
+            os.killpg(server.pid, signal.SIGCONT)
+        assert patient.info(path)["size"] == existing  # the old object is intact
 
-    seen: list[int] = []
+        seen: list[int] = []
 
-    def kill(done: int, total: int | None, name: str) -> None:
-        seen.append(done)
-        if len(seen) == 1:
-            os.killpg(server.pid, signal.SIGKILL)
+        def kill(done: int, total: int | None, name: str) -> None:
+            seen.append(done)
+            if len(seen) == 1:
+                os.killpg(server.pid, signal.SIGKILL)
 
-    with pytest.raises(ConnectionError) as info:
-        patient.get_file(path, target, progress=kill)
+        with pytest.raises(ConnectionError) as info:
+            patient.get_file(path, target, progress=kill)
     assert path in str(info.value)
     assert target.read_bytes() == b"the previous download"
     assert sorted(os.listdir(tmp_path)) == ["frame.bin", "up.bin"]  # no partial file left
@@ -283,11 +300,6 @@ def writer_in_other_process(
 
 
 # -- lock files (SFTP, SMB) --------------------------------------------------------------------
-
-
-def fresh_base() -> str:
-    """A new directory on root ``/t``."""
-    return f"/t/{uuid.uuid4().hex[:8]}"
 
 
 def check_cross_process_lock(spec: dict[str, Any]) -> None:

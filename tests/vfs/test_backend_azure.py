@@ -20,7 +20,6 @@ from azure.storage.blob import (
 from filestore_vfs import FileBusyError, VirtualFileSystem
 from filestore_vfs.vfs.backends.azure import BlobLease
 from tests.servers import AzuriteServer
-from tests.servers._fixtures import own_server
 
 from .helpers import azure_spec as spec
 from .helpers import check_server_hangs_then_dies, free_port, writer_in_other_process
@@ -222,12 +221,9 @@ def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
 def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     """One Azurite of our own: SIGSTOP during an upload (a timeout), SIGKILL during a
     download (a dropped link). Each: a clear error, the old data intact, nothing partial."""
-    with own_server("azurite") as server:
-        patient = VirtualFileSystem({"az": spec(server, timeout=20, retries=2)})
-        vfs = VirtualFileSystem({"az": spec(server, timeout=1, retries=0, part_size=MiB)})
-        check_server_hangs_then_dies(
-            server, patient, vfs, "/az/big.bin", tmp_path, upload=24 * MiB, existing=40 * MiB
-        )
+    check_server_hangs_then_dies(
+        "azure", "/az/big.bin", tmp_path, upload=24 * MiB, existing=40 * MiB, part_size=MiB
+    )
 
 
 def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:

@@ -17,14 +17,13 @@ from aiohttp import web
 
 from filestore_vfs import ConfigError, ReadOnlyRootError, VirtualFileSystem
 from tests.servers import NginxServer
-from tests.servers._fixtures import own_server
 
 from .helpers import (
     assert_secret_hidden,
     check_disk_full_in_subprocess,
-    check_server_dies_mid_transfer,
     dav_spec,
     free_port,
+    server_dying_mid_transfer,
 )
 from .suite import BackendSuite, MiB
 
@@ -173,10 +172,7 @@ def test_server_down_at_open(nginx_server: NginxServer) -> None:
 
 
 def test_server_dies_mid_transfer(tmp_path: Path) -> None:
-    with own_server("nginx") as server:
-        spec = dav_spec(server, retries=1, retry_backoff=0.05, timeout=5)
-        vfs = VirtualFileSystem({"t": spec})
-        error = check_server_dies_mid_transfer(server, vfs, tmp_path)
+    with server_dying_mid_transfer("nginx", dav_spec, tmp_path) as (error, server):
         assert error.filename == "/t/big.bin"
         assert sorted(p.name for p in server.root.iterdir()) == ["big.bin", "keep.bin"]
 

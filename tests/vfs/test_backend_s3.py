@@ -24,7 +24,7 @@ from tests.servers._fixtures import own_server
 
 from .helpers import assert_secret_hidden, check_server_hangs_then_dies, free_port
 from .helpers import s3_spec as spec
-from .suite import BackendSuite, Calls, MiB, check_disk_full_download, peak_rss, peak_rss_reset
+from .suite import BackendSuite, MiB, check_copy_through_root, check_disk_full_download
 
 pytestmark = pytest.mark.server
 BACKEND = "s3"  # the fixtures of conftest.py: backend, prefix, vfs on /s3
@@ -305,12 +305,9 @@ def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     """One moto of our own: SIGSTOP during an upload (a timeout), SIGKILL during a download
     (a dropped link). Each: a clear error naming the path, the old data intact, nothing
     partial anywhere."""
-    with own_server("s3") as server:
-        patient = VirtualFileSystem({"s3": spec(server, timeout=20, retries=2)})
-        vfs = VirtualFileSystem({"s3": spec(server, retries=0, timeout=1, part_size=5 * MiB)})
-        check_server_hangs_then_dies(
-            server, patient, vfs, "/s3/big.bin", tmp_path, upload=12 * MiB, existing=24 * MiB
-        )
+    check_server_hangs_then_dies(
+        "s3", "/s3/big.bin", tmp_path, upload=12 * MiB, existing=24 * MiB, part_size=5 * MiB
+    )
 
 
 def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:
@@ -329,26 +326,7 @@ def test_spaces_and_unicode_are_kept_in_the_key(
 
 # -- cross-root copies with progress, streaming -------------------------------------------------
 def test_copy_s3_to_temp_and_memory_to_s3_stream_with_progress(vfs: VirtualFileSystem) -> None:
-    size = 64 * MiB
-    block = os.urandom(MiB)
-    with vfs.open("/memory/src.bin", "wb") as f:
-        for _ in range(size // MiB):
-            f.write(block)
-    calls = Calls()
-    vfs.copy("/memory/src.bin", "/s3/copied.bin", progress=calls.append_args)
-    assert len(calls) > 2 and calls[-1] == (size, size, "/memory/src.bin")
-    assert vfs.info("/s3/copied.bin")["size"] == size
-    calls.clear()
-    have_peak = peak_rss_reset()
-    before = peak_rss()
-    vfs.copy("/s3/copied.bin", "/temp/back.bin", progress=calls.append_args)
-    growth = peak_rss() - before
-    assert len(calls) > 2 and calls[-1] == (size, size, "/s3/copied.bin")
-    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
-    if have_peak:  # streamed: far less than the file (the issue's bound is 64 MiB)
-        assert growth < size
-    with open(vfs.local_path("/temp/back.bin"), "rb") as f:
-        assert f.read(MiB) == block
+    check_copy_through_root(vfs, "/s3", size=64 * MiB)
 
 
 def test_dropped_link_mid_stream_resumes_where_it_stopped(

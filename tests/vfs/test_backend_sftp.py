@@ -14,17 +14,17 @@ import pytest
 
 from filestore_vfs import ConfigError, FileBusyError, VirtualFileSystem
 from tests.servers import SshdServer
-from tests.servers._fixtures import own_server
 
 from .helpers import (
     assert_secret_hidden,
     check_cross_process_lock,
     check_disk_full_in_subprocess,
     check_lock_heartbeat,
-    check_server_dies_mid_transfer,
+    check_mkdir_false_needs_the_parent,
     check_stale_lock,
     free_port,
     fresh_base,
+    server_dying_mid_transfer,
     sftp_spec,
 )
 from .suite import BackendSuite, MiB
@@ -112,16 +112,11 @@ def test_server_refuses_access(sshd_server: SshdServer) -> None:
 
 
 def test_mkdir_false_needs_the_parent(sshd_server: SshdServer) -> None:
-    vfs = VirtualFileSystem({"t": sftp_spec(sshd_server, mkdir=False)})
-    with pytest.raises(FileNotFoundError, match="mkdir"):
-        vfs.write_bytes(f"/t/{uuid.uuid4().hex}/x", b"1")
+    check_mkdir_false_needs_the_parent(sftp_spec(sshd_server))
 
 
 def test_server_dies_mid_transfer(tmp_path: Path) -> None:
-    with own_server("sshd") as server:
-        spec = sftp_spec(server, retries=1, retry_backoff=0.05, timeout=5)
-        vfs = VirtualFileSystem({"t": spec})
-        error = check_server_dies_mid_transfer(server, vfs, tmp_path)
+    with server_dying_mid_transfer("sshd", sftp_spec, tmp_path) as (error, server):
         assert "/t/big.bin" in str(error) or "/t" in str(error)
 
 

@@ -10,17 +10,17 @@ import pytest
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
 from tests.servers import SmbServer
-from tests.servers._fixtures import own_server
 
 from .helpers import (
     assert_secret_hidden,
     check_cross_process_lock,
     check_disk_full_in_subprocess,
     check_lock_heartbeat,
-    check_server_dies_mid_transfer,
+    check_mkdir_false_needs_the_parent,
     check_stale_lock,
     free_port,
     fresh_base,
+    server_dying_mid_transfer,
     smb_spec,
 )
 from .suite import BackendSuite, MiB
@@ -60,16 +60,11 @@ def test_server_down_at_open(smbd_server: SmbServer) -> None:
 
 
 def test_mkdir_false_needs_the_parent(smbd_server: SmbServer) -> None:
-    vfs = VirtualFileSystem({"t": smb_spec(smbd_server, mkdir=False)})
-    with pytest.raises(FileNotFoundError, match="mkdir"):
-        vfs.write_bytes(f"/t/{uuid.uuid4().hex}/x", b"1")
+    check_mkdir_false_needs_the_parent(smb_spec(smbd_server))
 
 
 def test_server_dies_mid_transfer(tmp_path: Path) -> None:
-    with own_server("smbd") as server:
-        spec = smb_spec(server, retries=1, retry_backoff=0.05, timeout=5)
-        vfs = VirtualFileSystem({"t": spec})
-        error = check_server_dies_mid_transfer(server, vfs, tmp_path)
+    with server_dying_mid_transfer("smbd", smb_spec, tmp_path) as (error, server):
         assert "/t/big.bin" in str(error)
         assert_secret_hidden(error, server.password)
 
