@@ -15,7 +15,7 @@ from filestore_vfs import VirtualFileSystem
 from filestore_vfs.areadetector import HDF5PluginWithVFS, TIFFPluginWithVFS
 from sim_iocs import expected_frame
 
-from .conftest import make_detector, run_count
+from .helpers import make_detector, run_count
 
 pytestmark = [pytest.mark.ioc, pytest.mark.usefixtures("eager_devices")]
 

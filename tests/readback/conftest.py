@@ -30,16 +30,14 @@ from filestore_vfs.areadetector import (
     TIFFPluginWithVFS,
     TIFFStreamPluginWithVFS,
 )
-from tests.areadetector import conftest as _ad
+from tests.areadetector.helpers import make_detector, run_count
 from tests.servers._common import HOST, free_port, log_tail, stop_process, temp_dir
 
-# The sim IOC and the writer's VFS, shared with tests/areadetector (same definitions).
-mounts, ioc, vfs, eager_devices = _ad.mounts, _ad.ioc, _ad.vfs, _ad.eager_devices
-make_detector, run_count = _ad.make_detector, _ad.run_count
+from .helpers import FRAMES, Docs, TiledServer
 
-Docs = list[tuple[str, dict[str, Any]]]
-FRAMES = 3
-SHAPE = (64, 64)  # the sim IOC's default image size
+# The sim IOC (``ioc``, ``mounts``, ``eager_devices``) and the writer's ``vfs`` are the
+# session fixtures of tests/areadetector/fixtures.py, shared with tests/areadetector.
+
 START_TIMEOUT = 120.0  # importing tiled's server takes 10-40 s on a loaded machine
 
 HANDLERS = {
@@ -84,24 +82,6 @@ def server_vfs_yaml(mounts: dict[str, Path]) -> str:
         "nfs": {"class": "LocalFile", "root": str(mounts["posix"])},
     }
     return yaml.safe_dump({"vfs": {"roots": roots}})
-
-
-@dataclass(frozen=True)
-class TiledServer:
-    """A running ``tiled serve config`` on loopback."""
-
-    url: str
-    pid: int
-    workdir: Path
-    api_key: str = field(repr=False)
-
-    def client(self, tree: str) -> Any:
-        from tiled.client import from_uri
-
-        return from_uri(self.url, api_key=self.api_key)[tree]
-
-    def log(self) -> str:
-        return (self.workdir / "tiled.out").read_text(errors="replace")
 
 
 def tiled_config(workdir: Path, api_key: str) -> dict[str, Any]:
