@@ -17,6 +17,6 @@ from sim_iocs.testing import configure_client_environment  # noqa: E402
 configure_client_environment(ports=12)
 
 # Session fixtures used by more than one directory, registered once so each starts once per
-# session: the loopback servers, and the sim IOC with its mounts (tests/areadetector and
-# tests/readback).
-pytest_plugins = ["tests.servers._fixtures", "tests.areadetector.fixtures"]
+# session: the loopback servers, the sim IOC with its mounts (tests/areadetector and
+# tests/readback) and the tiled server (tests/readback and tests/check).
+pytest_plugins = ["tests.servers._fixtures", "tests.areadetector.fixtures", "tests.readback.tiled"]
