@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servers._common import HOST, free_port, log_tail, stop_process, temp_dir
+from tests.servers._common import HOST, free_port, log_tail, spawn, stop_process, temp_dir
 
 from .helpers import TiledServer
 
@@ -107,16 +107,7 @@ def tiled_process(mounts: dict[str, Path]) -> Iterator[_Process]:
         port = free_port()
         tiled = str(Path(sys.executable).with_name("tiled"))
         argv = [tiled, "serve", "config", str(config), "--host", HOST, "--port", str(port)]
-        with open(workdir / "tiled.out", "wb") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-                env=env,
-                start_new_session=True,
-            )
+        proc = spawn(argv, workdir, workdir / "tiled.out", env=env)
         try:
             yield _Process(proc, port, workdir, api_key)
         finally:
