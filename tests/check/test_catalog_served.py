@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from filestore_vfs import VirtualFileSystem
-from tests.readback.helpers import TiledServer
+from tests.readback.tiled import TiledServer
 
 from .runs import make_vfs, resource_run
 

@@ -1,9 +1,8 @@
-"""Helpers of the read-back tests: the run shape, the served catalog, the frame checks."""
+"""Helpers of the read-back tests: the run shape and the frame checks (the served catalog,
+``TiledServer``, is in ``tiled.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,24 +13,6 @@ from tests.handlers.docs import frames
 Docs = list[tuple[str, dict[str, Any]]]
 FRAMES = 3
 SHAPE = (64, 64)  # the sim IOC's default image size
-
-
-@dataclass(frozen=True)
-class TiledServer:
-    """A running ``tiled serve config`` on loopback."""
-
-    url: str
-    pid: int
-    workdir: Path
-    api_key: str = field(repr=False)
-
-    def client(self, tree: str) -> Any:
-        from tiled.client import from_uri
-
-        return from_uri(self.url, api_key=self.api_key)[tree]
-
-    def log(self) -> str:
-        return (self.workdir / "tiled.out").read_text(errors="replace")
 
 
 def check_frames(images: Any) -> None:

@@ -9,7 +9,8 @@ import pytest
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.handlers import handler_registry
 
-from .helpers import Docs, TiledServer, check_frames
+from .helpers import Docs, check_frames
+from .tiled import TiledServer
 
 pytestmark = [pytest.mark.ioc, pytest.mark.server]
 Runs = dict[str, Docs]

@@ -26,8 +26,6 @@ import yaml
 
 from tests.servers._common import HOST, free_port, log_tail, spawn, stop_process, temp_dir
 
-from .helpers import TiledServer
-
 START_TIMEOUT = 120.0  # importing tiled's server takes 10-40 s on a loaded machine
 
 HANDLERS = {
@@ -48,6 +46,24 @@ def server_vfs_yaml(mounts: dict[str, Path]) -> str:
         "nfs": {"class": "LocalFile", "root": str(mounts["posix"])},
     }
     return yaml.safe_dump({"vfs": {"roots": roots}})
+
+
+@dataclass(frozen=True)
+class TiledServer:
+    """A running ``tiled serve config`` on loopback."""
+
+    url: str
+    pid: int
+    workdir: Path
+    api_key: str = field(repr=False)
+
+    def client(self, tree: str) -> Any:
+        from tiled.client import from_uri
+
+        return from_uri(self.url, api_key=self.api_key)[tree]
+
+    def log(self) -> str:
+        return (self.workdir / "tiled.out").read_text(errors="replace")
 
 
 def tiled_config(workdir: Path, api_key: str) -> dict[str, Any]:
