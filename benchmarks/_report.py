@@ -29,6 +29,8 @@ __all__ = [
     "paired_ratio",
     "parse_size",
     "peak_rss_growth",
+    "print_report",
+    "timed_fresh",
 ]
 
 MiB = 1 << 20
@@ -163,6 +165,17 @@ def peak_rss_growth(fn: Callable[[], Any]) -> float:
     return max(0, _status_kib("VmHWM") - before) * 1024.0
 
 
+def timed_fresh(target: str, action: Callable[[], Any]) -> float:
+    """Seconds ``action`` takes to write ``target`` anew: the old target is removed and
+    earlier writes are flushed (``os.sync``) before the clock starts."""
+    if os.path.exists(target):
+        os.remove(target)
+    os.sync()
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     return {
@@ -237,3 +250,11 @@ def json_line(figures: Iterable[Figure], **extra: Any) -> str:
     """One JSON line: the machine, then every figure with its ratio and verdict."""
     payload = {"machine": machine(), **extra, "figures": [f.as_dict() for f in figures]}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def print_report(figures: list[Figure]) -> int:
+    """Print the markdown table and the JSON line (a benchmark module run on its own);
+    returns the exit status, 0."""
+    print(markdown_table(figures))
+    print(json_line(figures))
+    return 0

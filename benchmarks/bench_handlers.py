@@ -47,7 +47,7 @@ import tifffile
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.handlers import handler_registry
 
-from ._report import Figure, best_of, json_line, markdown_table, paired_ratio
+from ._report import Figure, best_of, paired_ratio, print_report
 
 SHAPE = (512, 512)
 DATASET = "/entry/data/data"
@@ -355,10 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", default=None, help="directory for the files (no HTTP)")
     add_arguments(parser)
     options = parser.parse_args(argv)
-    figures = run(options)
-    print(markdown_table(figures))
-    print(json_line(figures))
-    return 0
+    return print_report(run(options))
 
 
 if __name__ == "__main__":

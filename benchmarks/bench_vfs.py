@@ -29,7 +29,15 @@ from typing import Any
 
 from filestore_vfs import VirtualFileSystem, split_logical
 
-from ._report import Figure, MiB, best_of, format_size, paired_ratio, peak_rss_growth
+from ._report import (
+    Figure,
+    MiB,
+    best_of,
+    format_size,
+    paired_ratio,
+    peak_rss_growth,
+    timed_fresh,
+)
 
 CHUNK = 8 * MiB
 RSS_LIMIT = 64 * MiB
@@ -87,15 +95,6 @@ def _timed_read(opener: Callable[[], Any], size: int) -> float:
     return elapsed
 
 
-def _timed_copy(target: str, copy: Callable[[], Any]) -> float:
-    if os.path.exists(target):
-        os.remove(target)
-    os.sync()
-    start = time.perf_counter()
-    copy()
-    return time.perf_counter() - start
-
-
 def _io_figures(vfs: VirtualFileSystem, tmp: str, size: int, repeats: int) -> list[Figure]:
     block = os.urandom(CHUNK)
     plain_path = os.path.join(tmp, "plain.bin")
@@ -151,8 +150,8 @@ def _get_file_figures(vfs: VirtualFileSystem, tmp: str, size: int, repeats: int)
     get_runs: list[list[float]] = []
     get_vfs, get_plain = best_of(
         repeats,
-        lambda: _timed_copy(got, lambda: vfs.get_file("/bench/written.bin", got)),
-        lambda: _timed_copy(copied, lambda: shutil.copyfile(source, copied)),
+        lambda: timed_fresh(got, lambda: vfs.get_file("/bench/written.bin", got)),
+        lambda: timed_fresh(copied, lambda: shutil.copyfile(source, copied)),
         runs=get_runs,
     )
     growth_vfs = growth_plain = 0.0

@@ -16,4 +16,7 @@ from sim_iocs.testing import configure_client_environment  # noqa: E402
 
 configure_client_environment(ports=12)
 
-pytest_plugins = ["tests.servers._fixtures"]
+# Session fixtures used by more than one directory, registered once so each starts once per
+# session: the loopback servers, the sim IOC with its mounts (tests/areadetector and
+# tests/readback) and the tiled server (tests/readback and tests/check).
+pytest_plugins = ["tests.servers._fixtures", "tests.areadetector.fixtures", "tests.readback.tiled"]

@@ -27,3 +27,21 @@ def test_every_benchmark_option_parses_together() -> None:
     options = parser.parse_args(["sim_ioc", "--ioc-frames", "10", "--net-size", "1MiB"])
     assert options.names == ["sim_ioc"] and options.ioc_frames == 10
     assert options.net_size == 1 << 20
+
+
+def test_network_benchmark_covers_every_network_backend() -> None:
+    """One module measures every network root class against its raw tool or client."""
+    from benchmarks.bench_network import BACKENDS
+
+    assert list(BACKENDS) == ["http", "sftp", "smb", "s3", "azure", "redis"]
+    stores = [name for name, backend in BACKENDS.items() if backend.object_store]
+    assert stores == ["s3", "azure", "redis"]
+
+
+def test_network_benchmark_refuses_an_unknown_backend() -> None:
+    from benchmarks.bench_network import run
+
+    options = build_parser(available()).parse_args(["network"])
+    options.net_backends = "http,ftp"
+    with pytest.raises(SystemExit, match="unknown backend.*ftp"):
+        run(options)

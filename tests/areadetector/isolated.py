@@ -19,7 +19,7 @@ def _detector(ioc: Any, mount: str, **kwargs: Any) -> Any:
     from filestore_vfs import VirtualFileSystem
     from filestore_vfs.areadetector import HDF5PluginWithVFS
 
-    from .conftest import make_detector
+    from .helpers import make_detector
 
     Device.lazy_wait_for_connection = False
     vfs = VirtualFileSystem(

@@ -14,7 +14,7 @@ from filestore_vfs import UnknownRootError, VirtualFileSystem
 from filestore_vfs.areadetector import HDF5PluginWithVFS, PathTemplates, TIFFPluginWithVFS
 from sim_iocs.testing import require_softioc
 
-from .conftest import make_detector, run_count
+from .helpers import make_detector, run_count
 
 VFS = VirtualFileSystem(
     {

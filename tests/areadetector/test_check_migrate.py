@@ -18,7 +18,7 @@ from filestore_vfs.check import check_run, migrate_run
 from filestore_vfs.handlers import handler_registry
 from sim_iocs import expected_frame
 
-from .conftest import make_detector, run_count
+from .helpers import make_detector, run_count
 
 pytestmark = [pytest.mark.ioc, pytest.mark.usefixtures("eager_devices")]
 

@@ -14,8 +14,9 @@ import tifffile
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.areadetector import HDF5PluginWithVFS, TIFFPluginWithVFS
 from sim_iocs import expected_frame
+from tests.handlers.docs import fill, stock_registry
 
-from .conftest import make_detector, run_count
+from .helpers import make_detector, run_count
 
 pytestmark = [pytest.mark.ioc, pytest.mark.usefixtures("eager_devices")]
 
@@ -90,17 +91,8 @@ def test_count_reads_back_through_vfs(ioc, vfs, mounts, plugin_cls, attr, root) 
 
 
 def stock_filled(docs: list[tuple[str, dict]], root_map: dict[str, str]) -> list[Any]:
-    import event_model
-    from area_detector_handlers.handlers import AreaDetectorHDF5Handler, AreaDetectorTiffHandler
-
-    registry = {"AD_HDF5": AreaDetectorHDF5Handler, "AD_TIFF": AreaDetectorTiffHandler}
-    frames = []
-    with event_model.Filler(registry, root_map=root_map, inplace=False) as filler:
-        for name, doc in docs:
-            name, doc = filler(name, doc)
-            if name == "event":
-                frames.extend(np.asarray(doc["data"]["det_image"]).reshape(-1, 64, 64))
-    return frames
+    images = fill(stock_registry(), docs, "det_image", root_map=root_map)
+    return [frame for image in images for frame in image.reshape(-1, 64, 64)]
 
 
 def test_windows_writer_gets_windows_path(ioc, vfs, mounts) -> None:  # type: ignore[no-untyped-def]

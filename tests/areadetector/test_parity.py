@@ -14,7 +14,7 @@ from ophyd.areadetector.plugins import HDF5Plugin_V34, TIFFPlugin_V34
 
 from filestore_vfs.areadetector import HDF5PluginWithVFS, TIFFPluginWithVFS
 
-from .conftest import make_detector, run_count
+from .helpers import make_detector, run_count
 
 pytestmark = [pytest.mark.ioc, pytest.mark.usefixtures("eager_devices")]
 

@@ -18,7 +18,7 @@ from filestore_vfs.areadetector import (
 from sim_iocs import expected_frame
 from sim_iocs.testing import wait_for_device
 
-from .conftest import CONNECT_TIMEOUT, EXPOSURE, make_detector, run_count
+from .helpers import CONNECT_TIMEOUT, EXPOSURE, make_detector, run_count
 
 pytestmark = [pytest.mark.ioc, pytest.mark.usefixtures("eager_devices")]
 

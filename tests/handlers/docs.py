@@ -86,11 +86,20 @@ def run_documents(root: str, rel_dir: str, spec: str, fields: dict[str, Any], n:
     return docs
 
 
-def fill(registry: dict, docs: list, **kwargs: Any) -> list[np.ndarray]:
+def fill(registry: dict, docs: list, key: str = "img", **kwargs: Any) -> list[np.ndarray]:
+    """The ``key`` image of every event, filled by ``event_model.Filler`` with ``registry``
+    (``kwargs``: ``root_map``, ``retry_intervals``, ...)."""
     out = []
     with event_model.Filler(registry, inplace=False, **kwargs) as filler:
         for name, doc in docs:
             name, doc = filler(name, doc)
             if name == "event":
-                out.append(np.asarray(doc["data"]["img"]))
+                out.append(np.asarray(doc["data"][key]))
     return out
+
+
+def stock_registry() -> dict[str, Any]:
+    """The stock area-detector-handlers for our specs (what a reader without us uses)."""
+    from area_detector_handlers.handlers import AreaDetectorHDF5Handler, AreaDetectorTiffHandler
+
+    return {"AD_HDF5": AreaDetectorHDF5Handler, "AD_TIFF": AreaDetectorTiffHandler}

@@ -19,6 +19,8 @@ from filestore_vfs.tiled import (
 )
 from tests.handlers.docs import frames, write_files
 
+from .helpers import data_source
+
 HDF5 = "application/x-hdf5"
 TIFFS = "multipart/related;type=image/tiff"
 
@@ -32,16 +34,6 @@ def roots(tmp_path: Path) -> VirtualFileSystem:
             "remote": {"class": "MemoryFile"},  # no local directory: read through the VFS
         }
     )
-
-
-def data_source(mimetype: str, uris: list[str], n: int, **parameters: Any) -> Any:
-    from tiled.structures.array import ArrayStructure
-    from tiled.structures.core import StructureFamily
-    from tiled.structures.data_source import Asset, DataSource
-
-    structure = ArrayStructure.from_array(frames(n))
-    assets = [Asset(uri, False, "data_uris", i) for i, uri in enumerate(uris)]
-    return DataSource(StructureFamily.array, structure, None, mimetype, parameters, {}, assets)
 
 
 NODE = SimpleNamespace(metadata_={}, specs=[])

@@ -107,7 +107,7 @@ def test_filler_gives_identical_arrays(reader: str, runs: dict[str, list], spec:
 @pytest.mark.parametrize("mimetype", ["application/x-hdf5", "multipart/related;type=image/tiff"])
 def test_tiled_adapters_read_the_same_uris(reader: str, runs: dict, mimetype: str) -> None:
     """The server side on a reader machine: the same vfs:// URIs, through its VFS."""
-    from tests.readback.test_adapters import data_source
+    from tests.readback.helpers import data_source
 
     if mimetype == "application/x-hdf5":
         uris, params = ["vfs://detector/ad_hdf5/scan_000000.h5"], {"dataset": "/entry/data/data"}

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.handlers import handler_registry
-from sim_iocs import expected_frame
 
-from .conftest import FRAMES, SHAPE, Docs, TiledServer
+from .helpers import Docs, check_frames
+from .tiled import TiledServer
 
 pytestmark = [pytest.mark.ioc, pytest.mark.server]
 Runs = dict[str, Docs]
 LEGACY = ["hdf5", "tiff"]
-
-
-def check_frames(images: Any) -> None:
-    """``(FRAMES, 1, y, x)`` and every pixel by the sim IOC's formula."""
-    images = np.asarray(images)
-    assert images.shape == (FRAMES, 1, *SHAPE)
-    for k in range(FRAMES):
-        np.testing.assert_array_equal(images[k, 0], expected_frame(k, *SHAPE, np.uint16))
 
 
 def insert(catalog: Any, docs: Docs) -> Any:

@@ -19,8 +19,8 @@ import pytest
 from filestore_vfs.tiled import tiled_writer_patches
 from sim_iocs import expected_frame
 
-from .conftest import SHAPE, Docs, TiledServer
-from .test_databroker import check_frames
+from .helpers import SHAPE, Docs, check_frames
+from .tiled import TiledServer
 
 pytestmark = [pytest.mark.ioc, pytest.mark.server]
 Runs = dict[str, Docs]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._common import HOST, ServerUnavailable, launch, require_module, stop_process, temp_dir
+from ._roots import VfsRoot
 
 HINT = (
     "sudo .ci/install-system-packages  (npm install --prefix .ci/node azurite) "
@@ -24,11 +25,19 @@ ACCOUNT_KEY = (
 
 
 @dataclass(frozen=True)
-class AzuriteServer:
+class AzuriteServer(VfsRoot):
     """Connect adlfs/azure-storage-blob with ``connection_string``, or with
     ``account_name``/``account_key`` and ``blob_endpoint``.  ``container``
     exists and is empty at start; data lives under ``location`` on disk.
     ``pid`` is the process-group id."""
+
+    ROOT_CLASS = "AzureBlobFile"
+    ROOT_OPTIONS = {
+        "account_name": "account_name",
+        "account_key": "account_key",
+        "blob_endpoint": "blob_endpoint",
+        "container": "container",
+    }
 
     host: str
     port: int

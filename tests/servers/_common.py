@@ -282,6 +282,24 @@ def _wait_ready(
     raise _NotReady(f"{name} did not answer within {timeout:.0f} s (last error: {last!r})")
 
 
+def spawn(
+    argv: list[str], workdir: Path, log: Path, *, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in ``workdir`` as the leader of a new session, its output appended to
+    ``log``; it gets SIGTERM if this process dies.  No waiting: see :func:`launch`."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # pytest runs fixtures in one thread
+        )
+
+
 def launch(
     name: str,
     prepare: Callable[[tuple[int, ...]], list[str]],
@@ -302,18 +320,7 @@ def launch(
     log = workdir / f"{name}.out"
     for attempt in range(_PORT_ATTEMPTS):
         ports = tuple(free_port() for _ in range(nports))
-        argv = prepare(ports)
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # pytest runs fixtures in one thread
-            )
+        proc = spawn(prepare(ports), workdir, log, env=env)
         try:
             _wait_ready(proc, lambda p=ports: probe(p), name, timeout)
             return proc, ports

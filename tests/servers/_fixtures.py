@@ -14,20 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import NoReturn, TypeVar
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import pytest
 
 from . import (
-    AzuriteServer,
-    NginxServer,
-    RedisServer,
-    S3Server,
     ServerUnavailable,
-    SmbServer,
-    SshdServer,
     _azurite,
     _nginx,
     _redis,
@@ -37,9 +30,11 @@ from . import (
 )
 
 __all__ = [
+    "SERVER_NAMES",
     "azurite_server",
     "in_ci",
     "nginx_server",
+    "own_server",
     "redis_server",
     "require_server",
     "s3_server",
@@ -47,16 +42,19 @@ __all__ = [
     "sshd_server",
 ]
 
-T = TypeVar("T")
-
-INSTALL_HINTS = {
-    "nginx": _nginx.HINT,
-    "sshd": _sshd.HINT,
-    "smbd": _smbd.HINT,
-    "redis": _redis.HINT,
-    "s3": _s3.HINT,
-    "azurite": _azurite.HINT,
+#: server name -> its module: ``<module>.<name>_server(**options)`` starts it, ``HINT`` says
+#: what to install.
+_MODULES = {
+    "nginx": _nginx,
+    "sshd": _sshd,
+    "smbd": _smbd,
+    "redis": _redis,
+    "s3": _s3,
+    "azurite": _azurite,
 }
+INSTALL_HINTS = {name: module.HINT for name, module in _MODULES.items()}
+#: the names :func:`own_server` starts
+SERVER_NAMES = tuple(_MODULES)
 
 
 def in_ci() -> bool:
@@ -77,49 +75,35 @@ def require_server(name: str, exc: BaseException) -> NoReturn:
     pytest.skip(message)
 
 
-def _serve(name: str, factory: Callable[[], AbstractContextManager[T]]) -> Iterator[T]:
-    """Run one server for the fixture's lifetime, mapping "not installed" to
-    :func:`require_server`; a server that is installed but fails to start is
-    an error in every environment."""
+@contextlib.contextmanager
+def own_server(name: str, **options: Any) -> Iterator[Any]:
+    """Run one server (``nginx``, ``sshd``, ``smbd``, ``redis``, ``s3`` or ``azurite``) for
+    the ``with`` block, mapping "not installed" to :func:`require_server`.  The session
+    fixtures use it, and so does a test that needs a server of its own (one it may stop or
+    kill); a server that is installed but fails to start is an error in every environment."""
+    starter = getattr(_MODULES[name], f"{name}_server")
     with contextlib.ExitStack() as stack:
         try:
-            server = stack.enter_context(factory())
+            server = stack.enter_context(starter(**options))
         except ServerUnavailable as exc:
             require_server(name, exc)
         yield server
 
 
-@pytest.fixture(scope="session")
-def nginx_server() -> Iterator[NginxServer]:
-    """nginx: GET/Range, no-range, WebDAV, basic-auth and TLS locations."""
-    yield from _serve("nginx", _nginx.nginx_server)
+def _session_fixture(name: str, doc: str) -> Any:
+    """The session fixture ``<name>_server``: the server starts on first use, once."""
+
+    def fixture() -> Iterator[Any]:
+        with own_server(name) as server:
+            yield server
+
+    fixture.__doc__ = doc
+    return pytest.fixture(scope="session", name=f"{name}_server")(fixture)
 
 
-@pytest.fixture(scope="session")
-def sshd_server() -> Iterator[SshdServer]:
-    """OpenSSH sshd with SFTP, throw-away host/user keys and known_hosts files."""
-    yield from _serve("sshd", _sshd.sshd_server)
-
-
-@pytest.fixture(scope="session")
-def smbd_server() -> Iterator[SmbServer]:
-    """Samba smbd with one share and a throw-away user/password."""
-    yield from _serve("smbd", _smbd.smbd_server)
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """redis-server with a throw-away password and persistence off."""
-    yield from _serve("redis", _redis.redis_server)
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server mode with one empty bucket."""
-    yield from _serve("s3", _s3.s3_server)
-
-
-@pytest.fixture(scope="session")
-def azurite_server() -> Iterator[AzuriteServer]:
-    """Azurite blob service with one empty container."""
-    yield from _serve("azurite", _azurite.azurite_server)
+nginx_server = _session_fixture("nginx", "nginx: GET/Range, no-range, WebDAV, basic auth, TLS.")
+sshd_server = _session_fixture("sshd", "OpenSSH sshd with SFTP, throw-away keys, known_hosts.")
+smbd_server = _session_fixture("smbd", "Samba smbd with one share and a throw-away user.")
+redis_server = _session_fixture("redis", "redis-server with a throw-away password, no disk.")
+s3_server = _session_fixture("s3", "moto's S3 server mode with one empty bucket.")
+azurite_server = _session_fixture("azurite", "Azurite blob service with one empty container.")

@@ -16,8 +16,10 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
+from ._roots import VfsRoot
 from ._tls import make_tls_files
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install nginx libnginx-mod-http-dav-ext)"
@@ -25,7 +27,7 @@ DAV_EXT_MODULE = Path("/usr/lib/nginx/modules/ngx_http_dav_ext_module.so")
 
 
 @dataclass(frozen=True)
-class NginxServer:
+class NginxServer(VfsRoot):
     """Everything an HTTP client test needs.
 
     All locations serve ``root``: ``/data/`` (GET, HEAD, Range → 206,
@@ -36,6 +38,11 @@ class NginxServer:
     locations over HTTPS with a cert signed by the throw-away CA ``ca_cert``.
     ``pid`` is also the process-group id (``os.killpg`` stops all workers).
     """
+
+    ROOT_CLASS = "HttpFile"
+    ROOT_OPTIONS = {
+        "download": "data_url",
+    }
 
     host: str
     port: int
@@ -56,6 +63,11 @@ class NginxServer:
     password: str = field(repr=False)
     propfind: bool = False
     workdir: Path = Path()
+
+    def dav_root(self, **extra: Any) -> dict[str, Any]:
+        """A read-write ``HttpFile`` root spec: download from ``/data/``, upload through
+        WebDAV on ``/dav/``; ``extra`` adds options."""
+        return self.vfs_root(**{"upload": self.dav_url, "upload_mode": "webdav", **extra})
 
 
 def _ssha(password: str) -> str:

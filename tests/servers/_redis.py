@@ -10,15 +10,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._common import HOST, launch, require_executable, stop_process, temp_dir, write_private
+from ._roots import VfsRoot
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install redis-server)"
 
 
 @dataclass(frozen=True)
-class RedisServer:
+class RedisServer(VfsRoot):
     """Connect with ``redis.Redis(host, port, password=password, db=db)`` or
     ``redis.Redis.from_url(url)``.  ``url`` embeds the password, so neither it
     nor ``password`` appears in the repr.  ``pid`` is the process-group id."""
+
+    ROOT_CLASS = "RedisFile"
+    ROOT_OPTIONS = {
+        "host": "host",
+        "port": "port",
+        "password": "password",
+    }
 
     host: str
     port: int

@@ -11,17 +11,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._common import HOST, launch, require_module, stop_process, temp_dir
+from ._roots import VfsRoot
 
 HINT = "python -m pip install 'moto[server]' boto3"
 REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
-class S3Server:
+class S3Server(VfsRoot):
     """Point s3fs/boto3 at ``endpoint_url`` with ``access_key``/``secret_key``
     and ``region``; ``bucket`` exists and is empty at start.  moto keeps all
     objects in the server process's memory.  ``pid`` is the process-group id.
     """
+
+    ROOT_CLASS = "S3File"
+    ROOT_OPTIONS = {
+        "bucket": "bucket",
+        "endpoint_url": "endpoint_url",
+        "region": "region",
+        "key": "access_key",
+        "secret": "secret_key",
+    }
 
     host: str
     port: int

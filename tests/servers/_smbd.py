@@ -29,18 +29,28 @@ from ._common import (
     temp_dir,
     write_private,
 )
+from ._roots import VfsRoot
 
 HINT = "sudo .ci/install-system-packages  (apt-get install samba smbclient; user fsvfs-test)"
 SMB_USER = "fsvfs-test"
 
 
 @dataclass(frozen=True)
-class SmbServer:
+class SmbServer(VfsRoot):
     """Connect with smbprotocol (``smbclient.register_session(host,
     username=user, password=password, port=port)``, then paths like
     ``\\\\127.0.0.1\\<share>\\dir\\file``) or with the ``smbclient`` tool
     (``-p port -A auth_file``, no password on the command line).  ``root``
     is the share's directory on disk.  ``pid`` is the process-group id."""
+
+    ROOT_CLASS = "SMBFile"
+    ROOT_OPTIONS = {
+        "hostname": "host",
+        "port": "port",
+        "share": "share",
+        "username": "user",
+        "password": "password",
+    }
 
     host: str
     port: int

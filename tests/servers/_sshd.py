@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._common import HOST, launch, require_executable, stop_process, temp_dir
+from ._roots import VfsRoot
 
 HINT = "sudo .ci/install-system-packages  (Debian: apt-get install openssh-server openssh-client)"
 
 
 @dataclass(frozen=True)
-class SshdServer:
+class SshdServer(VfsRoot):
     """Everything an SFTP/SSH client test needs.
 
     Authenticate as ``user`` with the private key ``key_path`` (ed25519,
@@ -32,6 +33,16 @@ class SshdServer:
     the same name (unknown/changed host key tests).  SFTP sessions start in
     ``root`` (an absolute path on this machine).  ``pid`` is the process-group id.
     """
+
+    ROOT_CLASS = "SFTPFile"
+    ROOT_OPTIONS = {
+        "hostname": "host",
+        "port": "port",
+        "username": "user",
+        "keyfile": "key_path",
+        "known_hosts": "known_hosts",
+        "root": "root",
+    }
 
     host: str
     port: int

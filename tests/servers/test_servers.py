@@ -12,8 +12,6 @@ import dataclasses
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +25,12 @@ from tests.servers import (
     ServerUnavailable,
     SmbServer,
     SshdServer,
-    azurite_server,
     client_options,
-    nginx_server,
     port_is_open,
-    redis_server,
-    s3_server,
     server_pids,
-    smbd_server,
-    sshd_server,
 )
 from tests.servers._common import require_executable
-from tests.servers._fixtures import require_server
+from tests.servers._fixtures import SERVER_NAMES, own_server, require_server
 
 pytestmark = pytest.mark.server
 
@@ -279,37 +271,24 @@ def test_azurite_upload_download(azurite_server: AzuriteServer) -> None:
 
 # --------------------------------------------------------------------------- lifecycle
 
-FACTORIES: dict[str, Callable[[], AbstractContextManager[Any]]] = {
-    "nginx": nginx_server,
-    "sshd": sshd_server,
-    "smbd": smbd_server,
-    "redis": redis_server,
-    "s3": s3_server,
-    "azurite": azurite_server,
-}
-
 
 def _ports(server: Any) -> list[int]:
     return [server.port] + ([server.tls_port] if hasattr(server, "tls_port") else [])
 
 
-@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("name", SERVER_NAMES)
 def test_exit_closes_ports_and_leaves_no_process(name: str) -> None:
-    factory = FACTORIES[name]
-    try:
-        with factory() as server:
-            ports, workdir = _ports(server), server.workdir
-            pids = server_pids(server.pid, str(workdir))
-            assert server.pid in pids
-            assert all(port_is_open(port) for port in ports)
-            leaked = any(
-                str(getattr(server, f.name)) in repr(server)
-                for f in dataclasses.fields(server)
-                if not f.repr
-            )
-            assert not leaked, "a secret field shows up in the dataclass repr"
-    except ServerUnavailable as exc:
-        require_server(name, exc)
+    with own_server(name) as server:
+        ports, workdir = _ports(server), server.workdir
+        pids = server_pids(server.pid, str(workdir))
+        assert server.pid in pids
+        assert all(port_is_open(port) for port in ports)
+        leaked = any(
+            str(getattr(server, f.name)) in repr(server)
+            for f in dataclasses.fields(server)
+            if not f.repr
+        )
+        assert not leaked, "a secret field shows up in the dataclass repr"
     assert not any(port_is_open(port) for port in ports)
     alive = [pid for pid in pids if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
     assert alive == []

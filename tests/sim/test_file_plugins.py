@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from sim_iocs import expected_frame
-from tests.sim.conftest import check_frames
+from tests.sim.helpers import check_frames
 
 pytestmark = pytest.mark.ioc
 

@@ -18,6 +18,7 @@ import pytest
 
 from sim_iocs import expected_frame
 from sim_iocs.testing import wait_for_device
+from tests.handlers.docs import fill, stock_registry
 
 pytestmark = [pytest.mark.ioc, pytest.mark.timeout(120)]
 
@@ -77,20 +78,6 @@ def run_count(det: Any, num: int) -> list[tuple[str, dict]]:
     engine.subscribe(lambda name, doc: docs.append((name, doc)))
     engine(count([det], num=num))
     return docs
-
-
-def filled_images(docs: list[tuple[str, dict]], root_map: dict[str, str], key: str) -> list:
-    import event_model
-    from area_detector_handlers.handlers import AreaDetectorHDF5Handler, AreaDetectorTiffHandler
-
-    registry = {"AD_HDF5": AreaDetectorHDF5Handler, "AD_TIFF": AreaDetectorTiffHandler}
-    images = []
-    with event_model.Filler(registry, root_map=root_map, inplace=False) as filler:
-        for name, doc in docs:
-            name, doc = filler(name, doc)
-            if name == "event":
-                images.append(np.asarray(doc["data"][key]))
-    return images
 
 
 def prepare(det: Any, plugin: Any) -> None:
@@ -157,7 +144,9 @@ def test_count_hdf5_with_ophyds_own_mixin(ad_ioc, ca, sim_data, ophyd_classes):
     assert len(resources) == 1 and resources[0]["spec"] == "AD_HDF5"
     assert resources[0]["root"] == "/ioc/data"
     assert resources[0]["resource_path"].startswith(today.strftime("%Y/%m/%d/"))
-    images = filled_images(docs, {"/ioc/data": str(sim_data / "posix")}, "det_image")
+    images = fill(
+        stock_registry(), docs, "det_image", root_map={"/ioc/data": str(sim_data / "posix")}
+    )
     check_points(images, 5)
 
 
@@ -172,7 +161,9 @@ def test_count_tiff_with_ophyds_own_mixin(ad_ioc, ca, sim_data, ophyd_classes):
     docs = run_count(det, 5)
     resources = [doc for name, doc in docs if name == "resource"]
     assert len(resources) == 1 and resources[0]["spec"] == "AD_TIFF"
-    images = filled_images(docs, {"/ioc/data": str(sim_data / "posix")}, "det_image")
+    images = fill(
+        stock_registry(), docs, "det_image", root_map={"/ioc/data": str(sim_data / "posix")}
+    )
     check_points(images, 5)
 
 
@@ -198,5 +189,7 @@ def test_count_with_a_windows_mount(ad_ioc, ca, sim_data, ophyd_classes, plugin)
     assert resource["root"] == "/beamline/data"
     written = Path(sim_data / "win" / datetime.date.today().strftime("%Y/%m/%d"))
     assert written.is_dir() and any(written.iterdir())
-    images = filled_images(docs, {"/beamline/data": str(sim_data / "win")}, "det_image")
+    images = fill(
+        stock_registry(), docs, "det_image", root_map={"/beamline/data": str(sim_data / "win")}
+    )
     check_points(images, 5)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from sim_iocs.testing import sim_ioc
-from tests.sim.conftest import CA, check_frames
+from tests.sim.helpers import CA, check_frames
 
 pytestmark = pytest.mark.ioc
 

@@ -430,10 +430,10 @@ def check_disk_full_download(vfs: VirtualFileSystem, path: str, tmp_path: Path) 
     assert os.listdir(out) == []  # no partial file
 
 
-def check_copy_through_root(vfs: VirtualFileSystem, root: str) -> None:
-    """48 MiB copied from ``/memory`` into ``root`` and back to ``/temp``: progress during
-    both copies, and the way back streams (memory grows far less than the file)."""
-    size = 48 * MiB
+def check_copy_through_root(vfs: VirtualFileSystem, root: str, size: int = 48 * MiB) -> None:
+    """``size`` bytes copied from ``/memory`` into ``root`` and back to ``/temp``: progress
+    during both copies, the way back streams (memory grows far less than the file), and the
+    copy that lands starts with the bytes sent."""
     block = os.urandom(MiB)
     with vfs.open("/memory/src.bin", "wb") as f:
         for _ in range(size // MiB):
@@ -451,6 +451,8 @@ def check_copy_through_root(vfs: VirtualFileSystem, root: str) -> None:
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
     if have_peak:  # streamed: far less than the file (the issue's bound is 64 MiB)
         assert growth < size
+    with open(vfs.local_path("/temp/back.bin"), "rb") as f:
+        assert f.read(MiB) == block
 
 
 def callable_names(obj: Any) -> list[str]:

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import textwrap
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,47 +19,18 @@ from azure.storage.blob import (
 
 from filestore_vfs import FileBusyError, VirtualFileSystem
 from filestore_vfs.vfs.backends.azure import BlobLease
-from tests.servers import AzuriteServer, ServerUnavailable, _azurite
-from tests.servers._fixtures import require_server
+from tests.servers import AzuriteServer
 
-from .suite import Backend, BackendSuite, check_copy_through_root, check_disk_full_download
+from .helpers import azure_spec as spec
+from .helpers import check_server_hangs_then_dies, free_port, writer_in_other_process
+from .suite import BackendSuite, MiB, check_copy_through_root, check_disk_full_download
 
 pytestmark = pytest.mark.server
-MiB = 1 << 20
-
-
-def spec(server: AzuriteServer, **extra: Any) -> dict[str, Any]:
-    return {
-        "class": "AzureBlobFile",
-        "account_name": server.account_name,
-        "account_key": server.account_key,
-        "blob_endpoint": server.blob_endpoint,
-        "container": server.container,
-        "timeout": 5,
-        "retries": 1,
-        "retry_backoff": 0.05,
-        **extra,
-    }
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
+BACKEND = "azure"  # the fixtures of conftest.py: backend, prefix, vfs on /az
 
 
 class TestAzureBlobFile(BackendSuite):
-    @pytest.fixture
-    def backend(self, azurite_server: AzuriteServer, prefix: str) -> Backend:
-        rw = VirtualFileSystem({"az": spec(azurite_server, prefix=prefix)})
-        ro = VirtualFileSystem({"az": spec(azurite_server, prefix=prefix, read_only=True)})
-        # large=False: 256 MiB through Azurite takes ~13 s (it passes); the benchmark
-        # moves 512 MiB through AzureBlobFile instead.
-        return Backend(rw, "/az/suite", read_only=ro, empty_dirs=False, large=False)
-
-
-@pytest.fixture
-def vfs(azurite_server: AzuriteServer, prefix: str) -> VirtualFileSystem:
-    return VirtualFileSystem({"az": spec(azurite_server, prefix=prefix)})
+    """The shared suite on Azurite (its ``backend`` fixture: conftest.py)."""
 
 
 def _container(server: AzuriteServer) -> Any:
@@ -118,34 +82,13 @@ def test_exclusive_create_is_conditional(
 
 
 # -- the lease ------------------------------------------------------------------------------
-HOLDER = textwrap.dedent(
-    """
-    import json, sys
-    from filestore_vfs import VirtualFileSystem
-    vfs = VirtualFileSystem({"az": json.loads(sys.argv[1])})
-    with vfs.open("/az/locked.bin", "wb") as w:
-        w.write(b"from the other process")
-        print("holding", flush=True)
-        sys.stdin.readline()
-    print("done", flush=True)
-    """
-)
-
-
 def test_writer_in_another_process_is_refused_by_the_lease(
     azurite_server: AzuriteServer, prefix: str
 ) -> None:
     root = spec(azurite_server, prefix=prefix)
     vfs = VirtualFileSystem({"az": root})
     vfs.write_bytes("/az/locked.bin", b"old")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, json.dumps(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    with writer_in_other_process(root, "/az/locked.bin", root="az") as proc:
         with pytest.raises(FileBusyError, match="another process.*lease"):
             vfs.open("/az/locked.bin", "wb")
         assert vfs.read_bytes("/az/locked.bin") == b"old"
@@ -154,10 +97,6 @@ def test_writer_in_another_process_is_refused_by_the_lease(
         assert vfs.read_bytes("/az/locked.bin") == b"from the other process"
         vfs.write_bytes("/az/locked.bin", b"ours now")  # the marker went with the writer
         assert _blobs(azurite_server, prefix) == [f"{prefix}/locked.bin"]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_killed_writer_leaves_old_blob_and_a_lease_that_lapses(
@@ -166,15 +105,9 @@ def test_killed_writer_leaves_old_blob_and_a_lease_that_lapses(
     root = spec(azurite_server, prefix=prefix)
     vfs = VirtualFileSystem({"az": root})
     vfs.write_bytes("/az/locked.bin", b"old")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, json.dumps(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
-    proc.kill()
-    proc.wait()
+    with writer_in_other_process(root, "/az/locked.bin", root="az") as proc:
+        proc.kill()
+        proc.wait()
     assert vfs.read_bytes("/az/locked.bin") == b"old"
     marker = _container(azurite_server).get_blob_client(f"{prefix}/.~vfs-lock-locked.bin")
     lease = marker.get_blob_properties().lease
@@ -265,9 +198,7 @@ def test_missing_container_is_named(azurite_server: AzuriteServer) -> None:
 
 
 def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     root = {
         "class": "AzureBlobFile",
         "account_name": "devstoreaccount1",
@@ -290,52 +221,12 @@ def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
 def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     """One Azurite of our own: SIGSTOP during an upload (a timeout), SIGKILL during a
     download (a dropped link). Each: a clear error, the old data intact, nothing partial."""
-    target = tmp_path / "frame.bin"
-    target.write_bytes(b"previous")
-    source = tmp_path / "up.bin"
-    source.write_bytes(os.urandom(24 * MiB))
-    try:
-        server_cm = _azurite.azurite_server()
-        server = server_cm.__enter__()
-    except ServerUnavailable as exc:
-        require_server("azurite", exc)
-    try:
-        # a patient VFS for set-up and checks (a loaded machine must not fail them)
-        patient = VirtualFileSystem({"az": spec(server, timeout=20, retries=2)})
-        vfs = VirtualFileSystem({"az": spec(server, timeout=1, retries=0, part_size=MiB)})
-        patient.write_bytes("/az/big.bin", os.urandom(40 * MiB))
-
-        def stop(done: int, total: int | None, name: str) -> None:
-            if done == 8 * MiB:  # the first 8 MiB are staged; the next blocks hang
-                os.killpg(server.pid, signal.SIGSTOP)
-
-        try:
-            with pytest.raises((TimeoutError, ConnectionError), match="/az/big.bin"):
-                vfs.put_file(source, "/az/big.bin", progress=stop)
-        finally:
-            os.killpg(server.pid, signal.SIGCONT)
-        assert patient.info("/az/big.bin")["size"] == 40 * MiB  # the old blob is intact
-
-        seen: list[int] = []
-
-        def kill(done: int, total: int | None, name: str) -> None:
-            seen.append(done)
-            if len(seen) == 1:
-                os.killpg(server.pid, signal.SIGKILL)
-
-        with pytest.raises(ConnectionError, match="/az/big.bin"):
-            patient.get_file("/az/big.bin", target, progress=kill)
-    finally:
-        server_cm.__exit__(None, None, None)
-    assert target.read_bytes() == b"previous"
-    assert sorted(os.listdir(tmp_path)) == ["frame.bin", "up.bin"]
-    assert source.stat().st_size == 24 * MiB
+    check_server_hangs_then_dies(
+        "azure", "/az/big.bin", tmp_path, upload=24 * MiB, existing=40 * MiB, part_size=MiB
+    )
 
 
-def test_disk_full_on_download_leaves_nothing(
-    azurite_server: AzuriteServer, prefix: str, tmp_path: Path
-) -> None:
-    vfs = VirtualFileSystem({"az": spec(azurite_server, prefix=prefix)})
+def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:
     check_disk_full_download(vfs, "/az/big.bin", tmp_path)
 
 

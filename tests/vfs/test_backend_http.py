@@ -5,50 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
 
 from filestore_vfs import ConfigError, ReadOnlyRootError, VirtualFileSystem
-from tests.servers import NginxServer, nginx_server
+from tests.servers import NginxServer
 
-from .suite import Backend, BackendSuite, MiB
-from .test_backend_sftp import assert_secret_hidden, get_file_with_small_disk, kill_server
+from .helpers import (
+    assert_secret_hidden,
+    check_disk_full_in_subprocess,
+    dav_spec,
+    free_port,
+    server_dying_mid_transfer,
+)
+from .suite import BackendSuite, MiB
 
 pytestmark = pytest.mark.server
-
-
-def dav_spec(server: NginxServer, **extra: Any) -> dict[str, Any]:
-    return {
-        "class": "HttpFile",
-        "download": server.data_url,
-        "upload": server.dav_url,
-        "upload_mode": "webdav",
-        "timeout": 10,
-        **extra,
-    }
+BACKEND = "http"  # the fixtures of conftest.py: backend on /t
 
 
 class TestHttpFileWebDAV(BackendSuite):
-    """Read-write through WebDAV; the read-only view is a download-only root on /data/."""
-
-    @pytest.fixture
-    def backend(self, nginx_server: NginxServer) -> Iterator[Backend]:
-        rw = VirtualFileSystem({"t": dav_spec(nginx_server)})
-        ro = VirtualFileSystem(
-            {"t": {"class": "HttpFile", "download": nginx_server.data_url, "read_only": True}}
-        )
-        yield Backend(rw, f"/t/{uuid.uuid4().hex[:10]}", read_only=ro)
-        rw.close()
-        ro.close()
+    """Read-write through WebDAV; the read-only view is a download-only root on /data/
+    (its ``backend`` fixture: conftest.py)."""
 
 
 def test_download_only_root_is_read_only_and_reads_dropped_files(
@@ -177,9 +162,7 @@ def test_put_mode(nginx_server: NginxServer) -> None:
 
 
 def test_server_down_at_open(nginx_server: NginxServer) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free = sock.getsockname()[1]
+    free = free_port()
     vfs = VirtualFileSystem(
         {"t": {"class": "HttpFile", "download": f"http://127.0.0.1:{free}/data/", "retries": 0}}
     )
@@ -189,24 +172,8 @@ def test_server_down_at_open(nginx_server: NginxServer) -> None:
 
 
 def test_server_dies_mid_transfer(tmp_path: Path) -> None:
-    with nginx_server() as server:
-        spec = dav_spec(server, retries=1, retry_backoff=0.05, timeout=5)
-        vfs = VirtualFileSystem({"t": spec})
-        (server.root / "big.bin").write_bytes(os.urandom(64 * MiB))
-        vfs.write_bytes("/t/keep.bin", b"original")
-        target = tmp_path / "dl" / "big.bin"
-
-        def kill_after_first_chunk(done: int, total: int | None, name: str) -> None:
-            kill_server(server)
-
-        with pytest.raises(OSError) as info:
-            vfs.get_file("/t/big.bin", target, progress=kill_after_first_chunk)
-        assert info.value.filename == "/t/big.bin"
-        assert not target.exists() and os.listdir(target.parent) == []
-        with pytest.raises(OSError):  # the upload at close finds the server gone
-            with vfs.open("/t/keep.bin", "wb") as f:
-                f.write(b"new" * 1000)
-        assert (server.root / "keep.bin").read_bytes() == b"original"
+    with server_dying_mid_transfer("nginx", dav_spec, tmp_path) as (error, server):
+        assert error.filename == "/t/big.bin"
         assert sorted(p.name for p in server.root.iterdir()) == ["big.bin", "keep.bin"]
 
 
@@ -214,12 +181,8 @@ def test_disk_full_on_the_local_side(nginx_server: NginxServer, tmp_path: Path) 
     sub = uuid.uuid4().hex[:8]
     (nginx_server.root / sub).mkdir()
     (nginx_server.root / sub / "big.bin").write_bytes(os.urandom(3 * MiB))
-    out = tmp_path / "out"
-    out.mkdir()
     spec = {"class": "HttpFile", "download": nginx_server.data_url}
-    err = get_file_with_small_disk(spec, f"/t/{sub}/big.bin", out / "b", MiB)
-    assert err["errno"] == errno.EFBIG
-    assert os.listdir(out) == []
+    check_disk_full_in_subprocess(spec, f"/t/{sub}/big.bin", tmp_path)
 
 
 # -- pyobs' HttpFileCache protocol -----------------------------------------------------------

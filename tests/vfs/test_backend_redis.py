@@ -5,18 +5,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
-import textwrap
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -31,26 +25,21 @@ from filestore_vfs import (
     VFSError,
     VirtualFileSystem,
 )
-from tests.servers import RedisServer, ServerUnavailable, _redis
-from tests.servers._fixtures import require_server
+from tests.servers import RedisServer
+from tests.servers._fixtures import own_server
 
-from .suite import Backend, BackendSuite, Calls, check_copy_through_root, check_disk_full_download
+from .helpers import free_port, writer_in_other_process
+from .helpers import redis_spec as spec
+from .suite import (
+    BackendSuite,
+    Calls,
+    MiB,
+    check_copy_through_root,
+    check_disk_full_download,
+)
 
 pytestmark = pytest.mark.server
-MiB = 1 << 20
-
-
-def spec(server: RedisServer, **extra: Any) -> dict[str, Any]:
-    return {
-        "class": "RedisFile",
-        "host": server.host,
-        "port": server.port,
-        "password": server.password,
-        "timeout": 5,
-        "retries": 1,
-        "retry_backoff": 0.05,
-        **extra,
-    }
+BACKEND = "redis"  # the fixtures of conftest.py: backend, prefix, vfs on /r
 
 
 def raw_client(server: RedisServer) -> redis.Redis:
@@ -59,24 +48,8 @@ def raw_client(server: RedisServer) -> redis.Redis:
     )
 
 
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
-
-
 class TestRedisFile(BackendSuite):
-    @pytest.fixture
-    def backend(self, redis_server: RedisServer, prefix: str) -> Backend:
-        rw = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
-        ro = VirtualFileSystem({"r": spec(redis_server, prefix=prefix, read_only=True)})
-        # large=False: 256 MiB passes here in ~6 s, too long for these tests' budget; the
-        # benchmark moves 512 MiB through RedisFile instead.
-        return Backend(rw, "/r/suite", read_only=ro, empty_dirs=False, large=False)
-
-
-@pytest.fixture
-def vfs(redis_server: RedisServer, prefix: str) -> VirtualFileSystem:
-    return VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
+    """The shared suite on redis-server (its ``backend`` fixture: conftest.py)."""
 
 
 @pytest.fixture
@@ -173,32 +146,11 @@ def test_key_changed_by_another_client_makes_our_commit_busy(
     assert vfs.read_bytes("/r/w.bin") == b"next"
 
 
-HOLDER = textwrap.dedent(
-    """
-    import json, sys
-    from filestore_vfs import VirtualFileSystem
-    vfs = VirtualFileSystem({"r": json.loads(sys.argv[1])})
-    with vfs.open("/r/locked.bin", "wb") as w:
-        w.write(b"from the other process")
-        print("holding", flush=True)
-        sys.stdin.readline()
-    print("done", flush=True)
-    """
-)
-
-
 def test_writer_in_another_process_is_refused_at_open(
     redis_server: RedisServer, prefix: str
 ) -> None:
     root = spec(redis_server, prefix=prefix, lock_ttl=1)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, json.dumps(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    with writer_in_other_process(root, "/r/locked.bin", root="r") as proc:
         vfs = VirtualFileSystem({"r": root})
         time.sleep(1.5)  # longer than lock_ttl: the holder renews its lock
         with pytest.raises(FileBusyError, match="another process"):
@@ -207,10 +159,6 @@ def test_writer_in_another_process_is_refused_at_open(
         proc.communicate("go\n", timeout=30)
         assert vfs.read_bytes("/r/locked.bin") == b"from the other process"
         vfs.write_bytes("/r/locked.bin", b"ours now")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_killed_writer_leaves_old_value_and_its_lock_expires(
@@ -219,15 +167,9 @@ def test_killed_writer_leaves_old_value_and_its_lock_expires(
     root = spec(redis_server, prefix=prefix, lock_ttl=1)
     vfs = VirtualFileSystem({"r": root})
     vfs.write_bytes("/r/locked.bin", b"old")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, json.dumps(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
-    proc.kill()
-    proc.wait()
+    with writer_in_other_process(root, "/r/locked.bin", root="r") as proc:
+        proc.kill()
+        proc.wait()
     assert vfs.read_bytes("/r/locked.bin") == b"old"
     time.sleep(1.2)
     vfs.write_bytes("/r/locked.bin", b"next writer")
@@ -283,9 +225,7 @@ def test_url_option(redis_server: RedisServer, prefix: str) -> None:
 
 
 def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     vfs = VirtualFileSystem(
         {"r": {"class": "RedisFile", "port": port, "password": "pw-of-down", "retries": 0}}
     )
@@ -296,17 +236,10 @@ def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
         assert "pw-of-down" not in f"{info.value} {info.value!r}"
 
 
-def own_redis_server() -> Any:
-    try:
-        return _redis.redis_server()
-    except ServerUnavailable as exc:  # pragma: no cover
-        require_server("redis", exc)
-
-
 def test_server_dying_mid_download_leaves_local_target_intact(tmp_path: Path) -> None:
     target = tmp_path / "frame.bin"
     target.write_bytes(b"previous")
-    with own_redis_server() as server:
+    with own_server("redis") as server:
         vfs = VirtualFileSystem({"r": spec(server, chunk_size=1 << 20)})
         vfs.write_bytes("/r/big.bin", os.urandom(16 * MiB))
         seen: list[int] = []
@@ -325,7 +258,7 @@ def test_server_dying_mid_download_leaves_local_target_intact(tmp_path: Path) ->
 def test_server_dying_mid_upload_is_a_clear_error(tmp_path: Path) -> None:
     source = tmp_path / "up.bin"
     source.write_bytes(os.urandom(16 * MiB))
-    with own_redis_server() as server:
+    with own_server("redis") as server:
         vfs = VirtualFileSystem({"r": spec(server, chunk_size=1 << 20)})
         vfs.write_bytes("/r/up.bin", b"old")
 
@@ -339,7 +272,7 @@ def test_server_dying_mid_upload_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_stopped_server_is_a_timeout_naming_the_root() -> None:
-    with own_redis_server() as server:
+    with own_server("redis") as server:
         vfs = VirtualFileSystem({"r": spec(server, timeout=0.5, retries=0)})
         vfs.write_bytes("/r/t.bin", b"x")
         os.killpg(server.pid, signal.SIGSTOP)
@@ -350,10 +283,7 @@ def test_stopped_server_is_a_timeout_naming_the_root() -> None:
             os.killpg(server.pid, signal.SIGCONT)
 
 
-def test_disk_full_on_download_leaves_nothing(
-    redis_server: RedisServer, prefix: str, tmp_path: Path
-) -> None:
-    vfs = VirtualFileSystem({"r": spec(redis_server, prefix=prefix)})
+def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:
     check_disk_full_download(vfs, "/r/big.bin", tmp_path)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
-import socket
 import textwrap
 import time
 import uuid
@@ -20,48 +19,19 @@ from botocore.exceptions import ClientError
 from filestore_vfs import FileBusyError, VirtualFileSystem
 from filestore_vfs.vfs.backends import s3 as _s3_root
 from filestore_vfs.vfs.backends.s3 import S3Stream
-from tests.servers import S3Server, ServerUnavailable, _s3
-from tests.servers._fixtures import require_server
+from tests.servers import S3Server
+from tests.servers._fixtures import own_server
 
-from .suite import Backend, BackendSuite, Calls, check_disk_full_download, peak_rss, peak_rss_reset
+from .helpers import assert_secret_hidden, check_server_hangs_then_dies, free_port
+from .helpers import s3_spec as spec
+from .suite import BackendSuite, MiB, check_copy_through_root, check_disk_full_download
 
 pytestmark = pytest.mark.server
-MiB = 1 << 20
-
-
-def spec(server: S3Server, **extra: Any) -> dict[str, Any]:
-    """An ``S3File`` root on ``server``; fast failures so bad-input tests stay quick."""
-    return {
-        "class": "S3File",
-        "bucket": server.bucket,
-        "endpoint_url": server.endpoint_url,
-        "region": server.region,
-        "key": server.access_key,
-        "secret": server.secret_key,
-        "timeout": 5,
-        "retries": 1,
-        **extra,
-    }
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
+BACKEND = "s3"  # the fixtures of conftest.py: backend, prefix, vfs on /s3
 
 
 class TestS3File(BackendSuite):
-    @pytest.fixture
-    def backend(self, s3_server: S3Server, prefix: str) -> Backend:
-        rw = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix)})
-        ro = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix, read_only=True)})
-        # large=False: 256 MiB through moto takes minutes (moto reads the whole object
-        # for every ranged GET); the benchmark moves 512 MiB through S3File instead.
-        return Backend(rw, "/s3/suite", read_only=ro, empty_dirs=False, large=False)
-
-
-@pytest.fixture
-def vfs(s3_server: S3Server, prefix: str) -> VirtualFileSystem:
-    return VirtualFileSystem({"s3": spec(s3_server, prefix=prefix)})
+    """The shared suite on moto (its ``backend`` fixture: conftest.py)."""
 
 
 def _keys(server: S3Server, prefix: str) -> list[str]:
@@ -194,16 +164,12 @@ def auth_server() -> Iterator[tuple[S3Server, dict[str, str], Any]]:
     moto checks signatures and IAM policies once ``INITIAL_NO_AUTH_ACTION_COUNT`` requests
     have been served; the first few set up the bucket and the users.
     """
-    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "10"
-    try:
-        cm = _s3.s3_server(bucket="fsvfs-auth")
+    with contextlib.ExitStack() as stack:
+        os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "10"
         try:
-            server = cm.__enter__()
-        except ServerUnavailable as exc:
-            require_server("s3", exc)
-    finally:
-        del os.environ["INITIAL_NO_AUTH_ACTION_COUNT"]
-    try:
+            server = stack.enter_context(own_server("s3", bucket="fsvfs-auth"))
+        finally:
+            del os.environ["INITIAL_NO_AUTH_ACTION_COUNT"]
         reader = _user(server, "reader", ["s3:Get*", "s3:List*"])
         admin = _user(server, "admin", ["s3:*"])
         server.client().put_object(Bucket=server.bucket, Key="ro/kept.bin", Body=b"kept")
@@ -218,8 +184,6 @@ def auth_server() -> Iterator[tuple[S3Server, dict[str, str], Any]]:
             aws_secret_access_key=admin["secret"],
         )
         yield server, reader, client
-    finally:
-        cm.__exit__(None, None, None)
 
 
 def _user(server: S3Server, name: str, allow: list[str]) -> dict[str, str]:
@@ -251,12 +215,6 @@ def _use_up_unauthenticated_requests(server: S3Server) -> None:
     raise AssertionError("moto does not check credentials")
 
 
-def _assert_no_secret(exc: BaseException, *secrets: str) -> None:
-    text = f"{exc!s} {exc!r} {exc.args!r}"
-    for secret in secrets:
-        assert secret not in text
-
-
 def test_wrong_secret_is_permission_error_without_the_secret(auth_server: Any) -> None:
     server, creds, _ = auth_server
     wrong = "Wr0ngSecretValue-" + uuid.uuid4().hex
@@ -268,7 +226,7 @@ def test_wrong_secret_is_permission_error_without_the_secret(auth_server: Any) -
     ):
         with pytest.raises(PermissionError) as info:
             action()
-        _assert_no_secret(info.value, wrong, creds["secret"])
+        assert_secret_hidden(info.value, wrong, creds["secret"])
         assert "/s3" in str(info.value)
     for text in (repr(vfs.roots["s3"]), vfs.resolve("/s3/x").url, repr(vfs)):
         assert wrong not in text and creds["key"] not in text
@@ -279,7 +237,7 @@ def test_unknown_access_key_is_permission_error(auth_server: Any) -> None:
     vfs = VirtualFileSystem({"s3": spec(server, key="AKIANOSUCHKEY0000000", secret="s3cr3t-value")})
     with pytest.raises(PermissionError) as info:
         vfs.ls("/s3")
-    _assert_no_secret(info.value, "AKIANOSUCHKEY0000000", "s3cr3t-value")
+    assert_secret_hidden(info.value, "AKIANOSUCHKEY0000000", "s3cr3t-value")
 
 
 def test_forbidden_write_is_permission_error_and_nothing_lands(
@@ -323,9 +281,7 @@ def test_missing_key_is_file_not_found(vfs: VirtualFileSystem) -> None:
 
 
 def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     root = {
         "class": "S3File",
         "bucket": "b",
@@ -341,7 +297,7 @@ def test_server_down_at_open_is_connection_error_naming_the_root() -> None:
         with pytest.raises(ConnectionError, match=f"root /s3.*|127.0.0.1:{port}") as info:
             action()
         assert f"127.0.0.1:{port}" in str(info.value) and "/s3" in str(info.value)
-        _assert_no_secret(info.value, "secret-of-the-down-server")
+        assert_secret_hidden(info.value, "secret-of-the-down-server")
     assert time.monotonic() - start < 10
 
 
@@ -349,53 +305,12 @@ def test_server_hanging_then_dying_mid_transfer(tmp_path: Path) -> None:
     """One moto of our own: SIGSTOP during an upload (a timeout), SIGKILL during a download
     (a dropped link). Each: a clear error naming the path, the old data intact, nothing
     partial anywhere."""
-    target = tmp_path / "frame.bin"
-    target.write_bytes(b"the previous download")
-    source = tmp_path / "up.bin"
-    source.write_bytes(os.urandom(12 * MiB))
-    with own_s3_server() as server:
-        # a patient VFS for set-up and checks (a loaded machine must not fail them)
-        patient = VirtualFileSystem({"s3": spec(server, timeout=20, retries=2)})
-        vfs = VirtualFileSystem({"s3": spec(server, retries=0, timeout=1, part_size=5 * MiB)})
-        patient.write_bytes("/s3/big.bin", os.urandom(24 * MiB))
-
-        def stop(done: int, total: int | None, name: str) -> None:
-            if done == 8 * MiB:  # one part is up; the next one hangs
-                os.killpg(server.pid, signal.SIGSTOP)
-
-        try:
-            with pytest.raises((TimeoutError, ConnectionError), match="/s3/big.bin"):
-                vfs.put_file(source, "/s3/big.bin", progress=stop)
-        finally:
-            os.killpg(server.pid, signal.SIGCONT)
-        assert patient.info("/s3/big.bin")["size"] == 24 * MiB  # the old object is intact
-
-        seen: list[int] = []
-
-        def kill(done: int, total: int | None, name: str) -> None:
-            seen.append(done)
-            if len(seen) == 1:
-                os.killpg(server.pid, signal.SIGKILL)
-
-        with pytest.raises(ConnectionError) as info:
-            patient.get_file("/s3/big.bin", target, progress=kill)
-    assert "/s3/big.bin" in str(info.value)
-    assert target.read_bytes() == b"the previous download"
-    assert sorted(os.listdir(tmp_path)) == ["frame.bin", "up.bin"]  # no partial file left
-    assert source.stat().st_size == 12 * MiB
+    check_server_hangs_then_dies(
+        "s3", "/s3/big.bin", tmp_path, upload=12 * MiB, existing=24 * MiB, part_size=5 * MiB
+    )
 
 
-def own_s3_server() -> Any:
-    try:
-        return _s3.s3_server()
-    except ServerUnavailable as exc:  # pragma: no cover - the fixture's rule
-        require_server("s3", exc)
-
-
-def test_disk_full_on_download_leaves_nothing(
-    s3_server: S3Server, prefix: str, tmp_path: Path
-) -> None:
-    vfs = VirtualFileSystem({"s3": spec(s3_server, prefix=prefix)})
+def test_disk_full_on_download_leaves_nothing(vfs: VirtualFileSystem, tmp_path: Path) -> None:
     check_disk_full_download(vfs, "/s3/big.bin", tmp_path)
 
 
@@ -411,26 +326,7 @@ def test_spaces_and_unicode_are_kept_in_the_key(
 
 # -- cross-root copies with progress, streaming -------------------------------------------------
 def test_copy_s3_to_temp_and_memory_to_s3_stream_with_progress(vfs: VirtualFileSystem) -> None:
-    size = 64 * MiB
-    block = os.urandom(MiB)
-    with vfs.open("/memory/src.bin", "wb") as f:
-        for _ in range(size // MiB):
-            f.write(block)
-    calls = Calls()
-    vfs.copy("/memory/src.bin", "/s3/copied.bin", progress=calls.append_args)
-    assert len(calls) > 2 and calls[-1] == (size, size, "/memory/src.bin")
-    assert vfs.info("/s3/copied.bin")["size"] == size
-    calls.clear()
-    have_peak = peak_rss_reset()
-    before = peak_rss()
-    vfs.copy("/s3/copied.bin", "/temp/back.bin", progress=calls.append_args)
-    growth = peak_rss() - before
-    assert len(calls) > 2 and calls[-1] == (size, size, "/s3/copied.bin")
-    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
-    if have_peak:  # streamed: far less than the file (the issue's bound is 64 MiB)
-        assert growth < size
-    with open(vfs.local_path("/temp/back.bin"), "rb") as f:
-        assert f.read(MiB) == block
+    check_copy_through_root(vfs, "/s3", size=64 * MiB)
 
 
 def test_dropped_link_mid_stream_resumes_where_it_stopped(

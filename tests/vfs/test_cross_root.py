@@ -19,11 +19,7 @@ import pytest
 
 from filestore_vfs import VirtualFileSystem
 
-from . import test_backend_azure as azure_tests
-from . import test_backend_http as http_tests
-from . import test_backend_s3 as s3_tests
-from . import test_backend_sftp as sftp_tests
-from . import test_backend_smb as smb_tests
+from .helpers import NETWORK
 from .suite import MiB, peak_rss, peak_rss_reset
 
 pytestmark = pytest.mark.server
@@ -31,22 +27,15 @@ pytestmark = pytest.mark.server
 SIZE = 160 * MiB + 333  # well above the 64 MiB bound on memory growth
 RSS_LIMIT = 64 * MiB
 
-SERVERS = {
-    "sftp": ("sshd_server", sftp_tests.sftp_spec),
-    "smb": ("smbd_server", smb_tests.smb_spec),
-    "http": ("nginx_server", http_tests.dav_spec),
-    "s3": ("s3_server", s3_tests.spec),
-    "azure": ("azurite_server", azure_tests.spec),
-}
 PAIRS = [("sftp", "s3"), ("smb", "azure"), ("http", "sftp"), ("s3", "smb")]
 
 
 def _vfs(request: pytest.FixtureRequest, names: tuple[str, ...]) -> VirtualFileSystem:
     roots: dict[str, Any] = {}
     for name in names:
-        fixture, make_spec = SERVERS[name]
-        spec = {**make_spec(request.getfixturevalue(fixture)), "timeout": 30, "retries": 2}
-        if spec["class"] in ("S3File", "AzureBlobFile"):
+        kind = NETWORK[name]
+        spec = {**kind.spec(request.getfixturevalue(kind.server)), "timeout": 30, "retries": 2}
+        if kind.object_store:
             spec["prefix"] = f"cross-{uuid.uuid4().hex[:8]}"
         roots[name] = spec
     return VirtualFileSystem(roots)
