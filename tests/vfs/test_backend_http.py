@@ -192,8 +192,9 @@ class FileCacheServer:
     """A tiny HttpFileCache-compatible server: ``GET /{name}``, multipart ``POST /`` with the
     field ``file``, and a bearer token (401 without one, 403 with a wrong one)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, post_path: str = "/") -> None:
         self.token = token
+        self.post_path = post_path
         self.files: dict[str, bytes] = {}
         self.url = ""
 
@@ -226,7 +227,7 @@ class FileCacheServer:
     def running(self) -> Iterator[FileCacheServer]:
         app = web.Application(client_max_size=1 << 30)
         app.router.add_get("/{name:.+}", self.get)  # and HEAD, as aiohttp does
-        app.router.add_post("/", self.post)
+        app.router.add_post(self.post_path, self.post)
         loop = asyncio.new_event_loop()
         runner = web.AppRunner(app)
         loop.run_until_complete(runner.setup())
@@ -279,6 +280,23 @@ def test_pyobs_mode_posts_multipart_field_file(file_cache: FileCacheServer) -> N
             return await f.read()
 
     assert asyncio.run(aio()) == "async pyobs"
+
+
+def test_pyobs_mode_posts_to_an_endpoint_without_trailing_slash() -> None:
+    """pyobs configs name the upload endpoint as their server routes it (``.../upload``);
+    posting to ``.../upload/`` instead was a 404 on every write."""
+    server = FileCacheServer(token="tok-" + uuid.uuid4().hex, post_path="/upload")
+    with server.running():
+        spec = {
+            "class": "pyobs.vfs.HttpFile",
+            "download": server.url,
+            "upload": server.url + "upload",
+            "token": server.token,
+        }
+        vfs = VirtualFileSystem({"cache": spec})
+        vfs.write_bytes("/cache/image-0001.fits", b"pixels")
+        assert server.files == {"image-0001.fits": b"pixels"}
+        assert vfs.read_bytes("/cache/image-0001.fits") == b"pixels"
 
 
 def test_pyobs_mode_wrong_and_missing_token(file_cache: FileCacheServer) -> None:
