@@ -209,14 +209,18 @@ class FileStoreBase(BlueskyInterface, GenerateDatumInterface):
         self._datum_factory = _datum_factory(resource["uid"])
         self._asset_docs_cache.append(("resource", resource))
 
-    def generate_datum(
-        self, key: str, timestamp: float, datum_kwargs: dict[str, Any] | None
-    ) -> str | None:
-        """A datum for the frames of this trigger; none when the plugin was disabled."""
+    def _require_staged(self) -> None:
+        """A datum needs the resource that stage made: refuse before writing anything."""
         if self._staged != Staged.yes:
             raise RuntimeError(
                 f"{self.name} is not staged: stage it before triggering (no datum written)"
             )
+
+    def generate_datum(
+        self, key: str, timestamp: float, datum_kwargs: dict[str, Any] | None
+    ) -> str | None:
+        """A datum for the frames of this trigger; none when the plugin was disabled."""
+        self._require_staged()
         if not self._emitting:
             return None
         datum_kwargs = datum_kwargs or {}

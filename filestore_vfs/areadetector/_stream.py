@@ -80,10 +80,7 @@ class _StreamBase(FileStorePluginBase):
     def generate_datum(
         self, key: str, timestamp: float, datum_kwargs: dict[str, Any] | None
     ) -> str | None:
-        if self._staged != Staged.yes:
-            raise RuntimeError(
-                f"{self.name} is not staged: stage it before triggering (no datum written)"
-            )
+        self._require_staged()
         self._written += 1
         self._emit_until(self._written)
         return None
