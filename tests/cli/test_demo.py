@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,25 +33,40 @@ def leftover_iocs(pid: int) -> list[str]:
     return [line for line in out.splitlines() if f"DEMO{pid}" in line and "sim_iocs" in line]
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
+@dataclass
+class DemoRun:
+    data: Path
+    proc: subprocess.CompletedProcess[str]
+    summary: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One full demo run (IOCs, HTTP, tiled), shared by the tests that read its output."""
     assert EXE
+    data = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
         [EXE, "demo", "--points", "4", "--size", "64x48", "--json", "-q"],
-        env=demo_env(tmp_path),
+        env=demo_env(data),
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout[proc.stdout.index("{\n") :])
+    return DemoRun(data, proc, json.loads(proc.stdout[proc.stdout.index("{\n") :]))
+
+
+def test_demo_end_to_end(demo_run: DemoRun) -> None:
+    summary = demo_run.summary
     assert summary["frames_verified_over_http"] == 8
-    out = tmp_path / summary["output"].removeprefix("/local/")
+    out = demo_run.data / summary["output"].removeprefix("/local/")
     assert (out / "frame.png").read_bytes().startswith(b"\x89PNG")
     lines = (out / "documents.jsonl").read_text().splitlines()
     names = [json.loads(line)[0] for line in lines]
     assert names.count("event") == 4 and names.count("resource") == 2
     assert sorted(p.name for p in (out / "hdf5").iterdir())[0].endswith("_000000.h5")
     assert len(list((out / "tiff").iterdir())) == 4
+    assert "Tiled version" not in demo_run.proc.stdout + demo_run.proc.stderr
 
 
 def test_demo_port_taken(tmp_path: Path) -> None:
@@ -140,23 +157,15 @@ def test_demo_three_runs_with_every_core_busy(tmp_path: Path) -> None:
     assert all(p.returncode is not None for p in busy)
 
 
-def test_check_accepts_the_logical_path_the_demo_prints(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [EXE, "demo", "--points", "2", "--size", "32x32", "--json", "-q", "--no-tiled"],
-        env=demo_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout[proc.stdout.index("{\n") :])
+def test_check_accepts_the_logical_path_the_demo_prints(demo_run: DemoRun) -> None:
+    summary, tmp_path = demo_run.summary, demo_run.data
     logical = summary["documents_jsonl"]
-    assert logical.startswith("/local/demo/") and logical in proc.stdout
+    assert logical.startswith("/local/demo/") and logical in demo_run.proc.stdout
     check = subprocess.run(
         [EXE, "check", logical, "-q"], env=demo_env(tmp_path), capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "4 present, 0 missing" in check.stdout
+    assert "8 present, 0 missing" in check.stdout
     readme = (tmp_path / logical.removeprefix("/local/")).with_name("README.txt").read_text()
     assert summary["run_uid"] in readme
     for text in (
