@@ -9,6 +9,7 @@ servers without locks get lock files).
 
 from __future__ import annotations
 
+import errno
 import posixpath
 import time
 from collections.abc import Callable, Iterator
@@ -316,8 +317,9 @@ class DirectoryRoot(FsspecRoot):
     def _remove_internal(self, sub: str) -> None:
         try:
             self.fs.rm_file(self.fs_path(sub))
-        except FileNotFoundError:
-            pass
+        except OSError as exc:  # gone already (SMB's is an OSError with ENOENT)
+            if not isinstance(exc, FileNotFoundError) and exc.errno != errno.ENOENT:
+                raise
 
     def _clean_target(
         self, directory: str, tail: str, group: dict[str, list[str]], dry_run: bool

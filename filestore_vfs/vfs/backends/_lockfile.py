@@ -42,6 +42,7 @@ Works on any fsspec filesystem whose ``open(path, "xb")`` fails when the file ex
 
 from __future__ import annotations
 
+import errno
 import functools
 import getpass
 import hashlib
@@ -172,15 +173,22 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-def _start_time(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat`` field 22)."""
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """The state and start time (clock ticks since boot) of process ``pid``, from
+    ``/proc/<pid>/stat`` (fields 3 and 22); ``None`` where there is no ``/proc``."""
     stat = _read_text(f"/proc/{pid}/stat")
     if not stat:
         return None
     try:
-        return int(stat.rsplit(")", 1)[1].split()[19])
+        fields = stat.rsplit(")", 1)[1].split()
+        return fields[0], int(fields[19])
     except (IndexError, ValueError):
         return None
+
+
+def _start_time(pid: int) -> int | None:
+    stat = _proc_stat(pid)
+    return stat[1] if stat else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -220,8 +228,8 @@ def owner_gone(holder: dict[str, Any]) -> str | None:
     Only a lock made on this host can be judged: the same host name, and the same boot id and
     pid namespace (so a container's pids are not looked up among the host's, nor a pid of a
     previous boot among this one's). Then the owner is gone if its pid does not exist, or
-    exists but started at another time (a reused pid). A lock of a previous boot of this host
-    is gone if it was last refreshed before this boot.
+    exists but is a zombie or started at another time (a reused pid). A lock of a previous
+    boot of this host is gone if it was last refreshed before this boot.
     """
     if holder.get("host") != socket.gethostname():
         return None
@@ -251,11 +259,14 @@ def owner_gone(holder: dict[str, Any]) -> str | None:
         pass  # it exists (another user's)
     except OSError:
         return None
+    stat = _proc_stat(pid)
+    if stat is None:
+        return None
+    if stat[0] in ("Z", "X"):
+        return f"its process {pid} has ended"
     start = holder.get("start")
-    if type(start) is int:
-        now = _start_time(pid)
-        if now is not None and now != start:
-            return f"its process {pid} has ended (the pid now names another process)"
+    if type(start) is int and stat[1] != start:
+        return f"its process {pid} has ended (the pid now names another process)"
     return None
 
 
@@ -401,8 +412,10 @@ class LockFile:
         aside = f"{self._directory}/{_aside_name(self._tail)}"
         try:
             self.fs.mv(self.path, aside)
-        except FileNotFoundError:
-            return True  # someone else removed it; try to create ours
+        except OSError as exc:  # SMB's "not found" is an OSError with ENOENT
+            if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
+                return True  # someone else removed it; try to create ours
+            raise
         moved = self._read(aside) or {}
         if moved.get("token") == holder.get("token"):
             self._remove_quietly(aside)
@@ -428,8 +441,8 @@ class LockFile:
                 try:
                     self.fs.rm_file(path)
                     removed.append(str(path))
-                except FileNotFoundError:
-                    pass
+                except Exception:  # noqa: BLE001  # gone already, or still open on the
+                    pass  # server (SMB): best effort; `filestore-vfs clean` tries again
         return removed
 
     def _busy(self, holder: dict[str, Any]) -> FileBusyError:
