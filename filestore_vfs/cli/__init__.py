@@ -17,6 +17,7 @@ __all__ = ["main", "build_parser"]
 #: Sub-command modules, in the order ``--help`` lists them.
 _COMMAND_MODULES = (
     "filestore_vfs.cli._files",
+    "filestore_vfs.cli._clean",
     "filestore_vfs.cli._check",
     "filestore_vfs.cli._migrate",
     "filestore_vfs.cli._demo",

@@ -253,5 +253,13 @@ class Root(abc.ABC):
             return None
         return f"{top.rstrip('/')}/{rel}" if rel else top
 
+    def clean(
+        self, rel: str, *, older_than: float | None = None, dry_run: bool = False
+    ) -> list[str]:
+        """Remove the internal files that writers which are gone left under ``rel``; returns
+        their logical spellings. Roots whose writers leave nothing behind (or whose leftovers
+        expire by themselves) do not implement it."""
+        raise NotImplementedError
+
     def close(self) -> None:  # noqa: B027  # a hook: most roots hold no connection
         """Release connections; the default has none."""

@@ -22,6 +22,7 @@ from ._errors import (
     InvalidPathError,
     ReadOnlyRootError,
     UnknownRootError,
+    VFSError,
     is_a_directory,
     not_a_directory,
     not_found,
@@ -422,6 +423,38 @@ class VirtualFileSystem:
             self.rmdir(src, recursive=True)
         else:
             self.remove(src)
+
+    def clean(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        older_than: float | None = None,
+        dry_run: bool = False,
+    ) -> list[str]:
+        """Remove what writers that are gone left in the tree under ``path``.
+
+        A writer that crashed leaves its hidden temporary file (``.~vfs-tmp-...``) and, on
+        servers, its lock file (``.~vfs-lock-...``). Both are removed when the target's lock
+        is free or provably stale (its owner's process has ended, or it has not been
+        refreshed for several heartbeats: see :doc:`/explanations/rules`), taken as a writer
+        would take it, so a live writer's files are never touched whatever their age.
+        ``older_than`` (seconds) also removes hidden files whose owner cannot be checked (a
+        form this version does not make) once unmodified that long. Local directories,
+        ``SFTPFile``/``SSHFile`` and ``SMBFile`` keep such files; other roots raise
+        :class:`VFSError`. Returns the logical spellings of the files removed (with
+        ``dry_run``, of those that would be, and nothing is changed).
+        """
+        if older_than is not None and not older_than >= 0:
+            raise InvalidPathError(f"older_than must be 0 or more seconds, not {older_than!r}")
+        root, lp = self._split(path) if dry_run else self._writable(path)
+        with root.translate(str(lp)):
+            try:
+                return root.clean(lp.rel, older_than=older_than, dry_run=dry_run)
+            except NotImplementedError:
+                raise VFSError(
+                    f"root /{root.name} is a {type(root).__name__}, whose writers leave no "
+                    "hidden files to clean (or whose leftovers expire by themselves)"
+                ) from None
 
     # -- transfers to and from this machine -----------------------------------------------
     def get_file(

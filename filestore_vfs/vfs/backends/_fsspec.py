@@ -9,18 +9,28 @@ servers without locks get lock files).
 
 from __future__ import annotations
 
+import errno
 import posixpath
-import uuid
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from fsspec import AbstractFileSystem
 
 from .._atomic import AtomicWriteFile
-from .._errors import VFSError, already_exists, is_a_directory, not_empty, not_found
+from .._errors import (
+    FileBusyError,
+    PathEscapeError,
+    VFSError,
+    already_exists,
+    is_a_directory,
+    not_a_directory,
+    not_empty,
+    not_found,
+)
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry, Root
-from ._lockfile import lock_path_for
+from ._lockfile import DEFAULT_LOCK_TIMEOUT, LockFile, lock_path_for, parse_internal, temp_name
 
 __all__ = ["DirectoryRoot", "FsspecRoot"]
 
@@ -188,8 +198,9 @@ class FsspecRoot(Root):
 
     @staticmethod
     def _temp_sibling(final: str) -> str:
+        """A fresh hidden name next to ``final`` (within 255 bytes for any legal name)."""
         head, _, tail = final.rpartition("/")
-        return f"{head}/{INTERNAL_PREFIX}tmp-{uuid.uuid4().hex[:12]}-{tail}"
+        return f"{head}/{temp_name(tail)}"
 
     def _ensure_parent(self, path: str) -> None:
         """Create the parent directory of the backend path ``path`` if it is missing."""
@@ -225,6 +236,124 @@ class DirectoryRoot(FsspecRoot):
         final = self.fs_path(rel)
         self._ensure_parent(final)
         return lock_path_for(final)
+
+    def _lock_at(self, path: str, logical: str) -> Any:
+        """The cross-process lock whose lock file is ``path`` (a lock file on the server;
+        local roots use ``flock``)."""
+        timeout = getattr(self, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
+        return LockFile(self.fs, path, logical, timeout=timeout)
+
+    # -- cleaning up after writers that are gone ------------------------------------------
+    def clean(
+        self, rel: str, *, older_than: float | None = None, dry_run: bool = False
+    ) -> list[str]:
+        """Remove the temporary and lock files that writers which are gone left under ``rel``.
+
+        A target's temporary files and its lock file are removed when its lock is free or
+        stale (:mod:`._lockfile`): they are taken as a writer would take them, so a live
+        writer's files are never touched, whatever their age. Internal files of another form
+        (not made by this version) are removed once unmodified for ``older_than`` seconds.
+        Returns the logical spellings of what was removed (``dry_run``: would be).
+        """
+        if rel and not self.isdir(rel):
+            raise (
+                not_a_directory("not a directory")
+                if self.exists(rel)
+                else not_found("no such directory")
+            )
+        if not self.fs.exists(self.fs_path(rel)):
+            return []  # the root's directory is made on the first write
+        removed: list[str] = []
+        now = time.time()
+        for directory, entries in self._walk_raw(rel):
+            groups: dict[str, dict[str, list[str]]] = {}
+            for raw in entries:
+                name = str(raw["name"]).rstrip("/").rsplit("/", 1)[-1]
+                parsed = parse_internal(name)
+                if parsed is None or raw.get("type") == "directory":
+                    continue
+                kind, tail = parsed
+                sub = f"{directory}/{name}" if directory else name
+                if kind != "other":
+                    groups.setdefault(tail, {}).setdefault(kind, []).append(sub)
+                elif older_than is not None and self._idle(sub, raw, now) > older_than:
+                    if not dry_run:
+                        self._remove_internal(sub)
+                    removed.append(sub)
+            for tail, group in groups.items():
+                removed += self._clean_target(directory, tail, group, dry_run)
+        return [self.logical(sub) for sub in sorted(removed)]
+
+    def _walk_raw(self, rel: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Every directory under ``rel`` (never through a link) with its raw entries."""
+        stack = [rel]
+        while stack:
+            directory = stack.pop()
+            top = self.fs_path(directory).rstrip("/")
+            entries = [
+                e
+                for e in self.fs.ls(self.fs_path(directory), detail=True)
+                if str(e["name"]).rstrip("/") != top
+            ]
+            yield directory, entries
+            for raw in entries:
+                name = str(raw["name"]).rstrip("/").rsplit("/", 1)[-1]
+                if raw.get("type") != "directory" or raw.get("islink"):
+                    continue
+                if name.startswith(INTERNAL_PREFIX):
+                    continue
+                sub = f"{directory}/{name}" if directory else name
+                try:
+                    self.confine(sub)
+                except PathEscapeError:
+                    continue
+                stack.append(sub)
+
+    def _idle(self, sub: str, raw: dict[str, Any], now: float) -> float:
+        """Seconds since the internal file ``sub`` was last modified."""
+        mtime = self._entry(sub, raw).get("mtime")
+        return now - float(mtime) if isinstance(mtime, (int, float)) else float("inf")
+
+    def _remove_internal(self, sub: str) -> None:
+        try:
+            self.fs.rm_file(self.fs_path(sub))
+        except OSError as exc:  # gone already (SMB's is an OSError with ENOENT)
+            if not isinstance(exc, FileNotFoundError) and exc.errno != errno.ENOENT:
+                raise
+
+    def _clean_target(
+        self, directory: str, tail: str, group: dict[str, list[str]], dry_run: bool
+    ) -> list[str]:
+        """The internal files of one target (``tail``: its name as they carry it)."""
+        head = self.fs_path(directory).rstrip("/")
+        lock_rel = f"{directory}/{INTERNAL_PREFIX}lock-{tail}".lstrip("/")
+        lock = self._lock_at(f"{head}/{INTERNAL_PREFIX}lock-{tail}", self.logical(lock_rel))
+        temps, removed = group.get("tmp", []), []
+        if temps or group.get("lock"):
+            if dry_run:
+                if lock.probe() is None:
+                    removed += temps + group.get("lock", [])
+            else:
+                try:
+                    lock.acquire()  # a live writer holds it: its files stay
+                except FileBusyError:
+                    pass
+                else:
+                    try:
+                        for sub in temps:
+                            self._remove_internal(sub)
+                    finally:
+                        lock.release()  # and the lock file goes with it
+                    removed += temps + group.get("lock", [])
+        timeout = getattr(self, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
+        for sub in group.get("old", []):  # a lock moved aside by a takeover that died
+            aside = LockFile(self.fs, self.fs_path(sub), self.logical(sub), timeout=timeout)
+            holder = aside._read(aside.path)
+            if holder is not None and aside.stale(holder) is not None:
+                if not dry_run:
+                    self._remove_internal(sub)
+                removed.append(sub)
+        return removed
 
     def ls(self, rel: str) -> list[Entry]:
         if rel == "" and not self.fs.exists(self.base):

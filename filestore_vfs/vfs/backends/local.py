@@ -2,11 +2,14 @@
 
 Reads return real file objects (``open()`` itself), so a local root costs nothing over plain
 Python I/O. Writes go to a hidden sibling and ``os.replace`` it; ``flock`` on a lock file keeps
-a second writer out, in this process and in others.
+a second writer out, in this process and in others. The kernel drops a dead writer's
+``flock``, so a writer that crashed never blocks the next one; the next writer of the same
+path removes the crashed writer's temporary files (:class:`LocalLock`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -21,8 +24,9 @@ from .._locking import FlockLock
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
 from ._fsspec import DirectoryRoot
+from ._lockfile import LockFile, parse_internal
 
-__all__ = ["LocalFile", "TempFile"]
+__all__ = ["LocalFile", "LocalLock", "TempFile"]
 
 
 def confine_local(base: str, rel: str, logical: str) -> None:
@@ -35,6 +39,63 @@ def confine_local(base: str, rel: str, logical: str) -> None:
             f"{logical} leads outside root /{root} through a symlink; "
             "nothing outside a root is reachable"
         )
+
+
+class LocalLock(FlockLock):
+    """The ``flock`` of a local writer, which also removes a crashed writer's temporary files.
+
+    A lock file is unlinked when its writer releases it, so finding one that we can lock
+    means its writer died holding it (the kernel dropped its ``flock``); as every writer holds
+    the lock for its whole life, no temporary sibling of the target can then belong to a live
+    writer, and they are removed (:attr:`reclaimed`). An empty lock file is a ``flock`` lock;
+    one with content is another client's lock file (SFTP, SMB on the same directory), whose
+    temporary files are left alone.
+    """
+
+    def __init__(self, path: str, logical: str) -> None:
+        super().__init__(path, logical)
+        self.reclaimed: list[str] = []
+
+    def acquire(self, *, blocking: bool = False) -> LocalLock:
+        try:
+            left = os.lstat(self.path).st_size == 0
+        except FileNotFoundError:
+            left = False
+        super().acquire(blocking=blocking)
+        if left:
+            self.reclaimed = self.reclaim_temps()
+        return self
+
+    def reclaim_temps(self) -> list[str]:
+        """Remove the target's temporary files (only while holding the lock)."""
+        directory, _, name = self.path.rpartition("/")
+        parsed = parse_internal(name)
+        if parsed is None or parsed[0] != "lock":
+            return []
+        removed = []
+        with os.scandir(directory or ".") as it:
+            for dirent in it:
+                if parse_internal(dirent.name) == ("tmp", parsed[1]):
+                    try:
+                        os.unlink(dirent.path)
+                        removed.append(dirent.path)
+                    except OSError:  # gone already: best effort, as is the whole reclaim
+                        pass
+        return removed
+
+    def probe(self) -> dict[str, object] | None:
+        """``{}`` while a writer holds the lock, else ``None`` (changes nothing on disk)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {}
+        finally:
+            os.close(fd)  # closing drops our flock
+        return None
 
 
 class LocalFile(DirectoryRoot):
@@ -68,7 +129,18 @@ class LocalFile(DirectoryRoot):
         return ("local", os.path.realpath(self.fs_path(rel)))
 
     def cross_process_lock(self, rel: str) -> FlockLock:
-        return FlockLock(self._lock_path(rel), self.logical(rel))
+        return LocalLock(self._lock_path(rel), self.logical(rel))
+
+    def _lock_at(self, path: str, logical: str) -> LocalLock | LockFile:
+        """``flock`` on an empty lock file; a lock file with content was made by a client
+        through SFTP or SMB, and is judged by its rules (:mod:`._lockfile`)."""
+        try:
+            foreign = os.lstat(path).st_size > 0
+        except FileNotFoundError:
+            foreign = False
+        if foreign:
+            return LockFile(self.fs, path, logical)
+        return LocalLock(path, logical)
 
     def confine(self, rel: str) -> None:
         if rel:
