@@ -326,14 +326,37 @@ class VirtualFileSystem:
         return entries if detail else [e["name"] for e in entries]
 
     def walk(self, path: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:
-        """Like :func:`os.walk`: ``(directory, subdirectory names, file names)``."""
-        entries = self.ls(path, detail=True)
+        """Like :func:`os.walk`: ``(directory, subdirectory names, file names)``.
+
+        A directory that lists exactly what one of its ancestors lists (names, types, sizes
+        and dates, with at least one file) is a loop (a server-side symlink to an ancestor,
+        which a client of HTTP cannot see): ``OSError(ELOOP)`` rather than a walk without end.
+        """
+        return self._walk(str(split_logical(path)), {})
+
+    def _walk(
+        self, top: str, ancestors: dict[tuple[Any, ...], str]
+    ) -> Iterator[tuple[str, list[str], list[str]]]:
+        entries = self.ls(top, detail=True)
         dirs = [e["name"].rsplit("/", 1)[1] for e in entries if e["type"] == "directory"]
         files = [e["name"].rsplit("/", 1)[1] for e in entries if e["type"] == "file"]
-        top = str(split_logical(path))
+        listing = tuple(
+            sorted(
+                (e["name"].rsplit("/", 1)[1], e["type"], e.get("size"), e.get("mtime"))
+                for e in entries
+            )
+        )
+        if files and listing in ancestors:
+            raise OSError(
+                errno.ELOOP,
+                f"{top} lists the same entries as its ancestor {ancestors[listing]}: a "
+                "directory loop (a symlink on the server?); not walked",
+                top,
+            )
         yield top, dirs, files
+        below = {**ancestors, listing: top}
         for d in dirs:
-            yield from self.walk(f"{top}/{d}")
+            yield from self._walk(f"{top}/{d}", below)
 
     def find(self, path: str | os.PathLike[str], pattern: str = "*") -> list[str]:
         """Every file under ``path`` whose name matches the glob ``pattern``, sorted."""
@@ -382,6 +405,7 @@ class VirtualFileSystem:
         if self.isdir(src):
             if not recursive:
                 raise is_a_directory("is a directory; pass recursive=True", str(src))
+            _refuse_into_itself(src, dst)
             self._copy_tree(src, dst, progress)
             return
         root, lp = self._split(src)
@@ -405,6 +429,7 @@ class VirtualFileSystem:
         """Move a file or directory; a rename within a root, else copy then delete."""
         sroot, slp = self._writable(src)
         droot, dlp = self._writable(dst)
+        _refuse_into_itself(src, dst)
         if sroot is droot:
             release = acquire_in_process(droot.lock_key(dlp.rel), str(dlp))
             try:
@@ -511,3 +536,12 @@ class VirtualFileSystem:
     def aio(self) -> AsyncVFS:
         """The helpers of this VFS as coroutines that run the I/O off the event loop."""
         return AsyncVFS(self)
+
+
+def _refuse_into_itself(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """A copy or move of a directory into itself would never end: ``EINVAL`` at once."""
+    s, d = str(split_logical(src)), str(split_logical(dst))
+    if d.startswith(s.rstrip("/") + "/"):
+        raise OSError(
+            errno.EINVAL, f"cannot copy or move {s} into itself ({d}): the destination is inside", s
+        )

@@ -1,6 +1,11 @@
 """nginx on loopback: static GET with ranges, a no-range location, WebDAV, basic
 auth and TLS, all serving one directory so a file PUT through ``/dav/`` can be
-read back through every other location."""
+read back through every other location.
+
+The configuration is the one docs/how-to/http.rst documents as safe: ``disable_symlinks on``
+(GET and HEAD refuse any path through a symlink, which ``HttpFile``'s
+``require_confinement`` relies on). ``nginx_server(follow_symlinks=True)`` leaves it out: the
+unsafe server of the hostile tests."""
 
 from __future__ import annotations
 
@@ -63,6 +68,7 @@ class NginxServer(VfsRoot):
     password: str = field(repr=False)
     propfind: bool = False
     workdir: Path = Path()
+    follow_symlinks: bool = False
 
     def dav_root(self, **extra: Any) -> dict[str, Any]:
         """A read-write ``HttpFile`` root spec: download from ``/data/``, upload through
@@ -87,7 +93,13 @@ def _user_directive() -> str:
     return f"user {user} {group};"
 
 
-def _config(work: Path, ports: tuple[int, int], tls_cert: Path, tls_key: Path) -> str:
+def _config(
+    work: Path,
+    ports: tuple[int, int],
+    tls_cert: Path,
+    tls_key: Path,
+    follow_symlinks: bool = False,
+) -> str:
     root = work / "www"
     propfind = DAV_EXT_MODULE.exists()
     dav = "dav_methods PUT DELETE MKCOL COPY MOVE;\n"
@@ -95,6 +107,9 @@ def _config(work: Path, ports: tuple[int, int], tls_cert: Path, tls_key: Path) -
     if propfind:
         dav += "            dav_ext_methods PROPFIND OPTIONS;\n"
     tmp = work / "tmp"
+    # GET/HEAD through a symlink: 403 (the link is the last component) or 404 (one above it).
+    # nginx's WebDAV methods ignore it: HttpFile checks their paths with a HEAD first.
+    symlinks = "" if follow_symlinks else "disable_symlinks on;"
     return f"""
 daemon off;
 master_process on;
@@ -120,6 +135,7 @@ http {{
         listen {HOST}:{ports[0]};
         listen {HOST}:{ports[1]} ssl;
         server_name localhost;
+        {symlinks}
         ssl_certificate {tls_cert};
         ssl_certificate_key {tls_key};
         location = /_ready {{ default_type text/plain; return 200 "ready"; }}
@@ -158,8 +174,11 @@ def _probe(ports: tuple[int, ...], ca_cert: Path) -> None:
 
 
 @contextlib.contextmanager
-def nginx_server(user: str = "fsvfs") -> Iterator[NginxServer]:
-    """Run nginx on two free loopback ports (HTTP and HTTPS) in a temp dir."""
+def nginx_server(user: str = "fsvfs", follow_symlinks: bool = False) -> Iterator[NginxServer]:
+    """Run nginx on two free loopback ports (HTTP and HTTPS) in a temp dir.
+
+    ``follow_symlinks=True`` drops ``disable_symlinks on`` (an unsafely configured server).
+    """
     exe = require_executable("nginx", HINT, ["/usr/sbin/nginx"])
     with temp_dir("nginx") as work:
         for sub in ("www", "logs", "tmp", "tls"):
@@ -170,7 +189,7 @@ def nginx_server(user: str = "fsvfs") -> Iterator[NginxServer]:
         conf = work / "nginx.conf"
 
         def prepare(ports: tuple[int, ...]) -> list[str]:
-            conf.write_text(_config(work, (ports[0], ports[1]), tls.cert, tls.key))
+            conf.write_text(_config(work, (ports[0], ports[1]), tls.cert, tls.key, follow_symlinks))
             return [exe, "-p", str(work), "-e", str(work / "logs/error.log"), "-c", str(conf)]
 
         proc, (port, tls_port) = launch(
@@ -203,6 +222,7 @@ def nginx_server(user: str = "fsvfs") -> Iterator[NginxServer]:
                 password=password,
                 propfind=DAV_EXT_MODULE.exists(),
                 workdir=work,
+                follow_symlinks=follow_symlinks,
             )
         finally:
             stop_process(proc, str(work))

@@ -19,10 +19,24 @@ closed, according to ``upload_mode``:
 
 TLS certificates are verified by default (``verify_tls``), unlike pyobs' HttpFile, which
 stored the option and never used it.
+
+Confinement: HTTP shows a client no symlink, and nginx's WebDAV methods (``PROPFIND``, ``PUT``,
+``MKCOL``, ``COPY``, ``MOVE``, ``DELETE``) follow symlinks whatever ``disable_symlinks`` says;
+only its ``GET``/``HEAD`` honour it. So with ``require_confinement: true`` the root proves at
+first use that the download location refuses a symlink the deployer placed
+(:data:`PROBE_NAME`), and before every operation asks that location (``HEAD``) whether the path
+passes through a symlink: one it refuses is a :class:`PathEscapeError`. What remains (a symlink
+created on the server between the check and the operation; the names of links in a listing) is
+documented in ``docs/how-to/http.rst``.
+
+Bounded waits: connecting and every read wait at most ``timeout`` for the server; an upload
+(at ``close()``) is watched: no byte sent and no answer for ``timeout`` seconds cancels it with
+a :class:`TimeoutError` naming the logical path, and the old file stays.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import errno
@@ -31,6 +45,7 @@ import os
 import posixpath
 import ssl
 import tempfile
+import time
 import uuid
 import warnings
 import xml.etree.ElementTree as ET
@@ -47,6 +62,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .._atomic import AtomicWriteFile
 from .._errors import (
     ConfigError,
+    PathEscapeError,
     already_exists,
     connection_refused,
     connection_reset,
@@ -75,6 +91,13 @@ _PROPFIND_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>'
     b"<D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>"
 )
+#: The symlink a deployer places in the root's directory on the server (pointing at any file
+#: outside it) so that a root with ``require_confinement`` can prove the server refuses links.
+PROBE_NAME = f"{INTERNAL_PREFIX}confinement-probe"
+#: Any HTTP status is an answer (the caller decides what it means).
+_ANY_STATUS = tuple(range(100, 600))
+#: How many bytes an upload hands aiohttp at a time (each one is progress for the watchdog).
+UPLOAD_CHUNK = 1 << 20
 
 
 class HttpFile(FsspecNetworkRoot):
@@ -94,6 +117,12 @@ class HttpFile(FsspecNetworkRoot):
         HTTP basic authentication (use ``${ENV}`` for the password).
     verify_tls
         ``true`` (default: the system's CAs), ``false`` (warns), or the path of a CA bundle.
+    require_confinement
+        ``true``: do not trust the server to keep paths inside the root. At first use the
+        download location must refuse the probe symlink :data:`PROBE_NAME` (nginx:
+        ``disable_symlinks on;``), else every operation is a :class:`ConfigError`; then every
+        operation first checks (``HEAD`` on the download location) that its path passes
+        through no symlink (:class:`PathEscapeError`). See ``docs/how-to/http.rst``.
     """
 
     extra = "http"
@@ -108,9 +137,12 @@ class HttpFile(FsspecNetworkRoot):
         username: str | None = None,
         password: str | None = None,
         verify_tls: bool | str = True,
+        require_confinement: bool = False,
         **common: Any,
     ) -> None:
         super().__init__(**common)
+        self.require_confinement = bool(require_confinement)
+        self._probed = False
         if upload_mode not in ("put", "webdav", "pyobs"):
             raise ConfigError(f"upload_mode must be put, webdav or pyobs, not {upload_mode!r}")
         self.download, user, pw = _split_credentials(download, "download")
@@ -212,16 +244,58 @@ class HttpFile(FsspecNetworkRoot):
         self._fs = None
 
     # -- requests -------------------------------------------------------------------------
-    def _run(self, coro_fn: Callable[[], Awaitable[Any]]) -> Any:
-        """Run a coroutine on fsspec's loop with aiohttp errors made into built-in ones."""
+    def _run(self, coro_fn: Callable[[], Awaitable[Any]], progress: _Progress | None = None) -> Any:
+        """Run a coroutine on fsspec's loop with aiohttp errors made into built-in ones.
+
+        aiohttp bounds connecting and each wait for the server's bytes (``sock_connect``,
+        ``sock_read``), but not sending: a request with a body (an upload) passes a
+        ``progress`` that its body ticks, and is cancelled when neither a chunk went out nor
+        the answer came within ``timeout`` (a frozen server stops draining the socket).
+        The built-in error has neither cause nor context: aiohttp's errors hold the request
+        headers (``Authorization``).
+        """
         fs = self.fs
+        call = coro_fn if progress is None else self._watched(coro_fn, progress)
         try:
-            return sync(fs.loop, coro_fn, timeout=None)
-        except Exception as exc:
-            raise self._builtin(exc) from None
+            return sync(fs.loop, call, timeout=None)
+        except Exception as exc:  # noqa: BLE001  # every error is mapped below
+            error = self._builtin(exc)
+            if error is exc:
+                raise
+            self._scrub(exc)
+        raise error  # outside the except block: no __context__ holding aiohttp's error
+
+    def _watched(
+        self, coro_fn: Callable[[], Awaitable[Any]], progress: _Progress
+    ) -> Callable[[], Awaitable[Any]]:
+        async def watched() -> Any:
+            task = asyncio.ensure_future(coro_fn())
+            try:
+                while True:
+                    left = self.timeout - (time.monotonic() - progress.last)
+                    if left <= 0:
+                        raise TimeoutError("the upload made no progress")
+                    done, _ = await asyncio.wait({task}, timeout=left)
+                    if done:
+                        return task.result()
+            finally:
+                if not task.done():
+                    task.cancel()
+                    try:
+                        await task
+                    except BaseException:  # noqa: BLE001  # cancelled: the timeout is the error
+                        pass
+
+        return watched
 
     def _request(
-        self, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        ok: tuple[int, ...] = (200,),
+        progress: _Progress | None = None,
+        **kwargs: Any,
     ) -> tuple[int, dict[str, str], bytes]:
         async def call() -> tuple[int, dict[str, str], bytes]:
             session = await self.fs.set_session()
@@ -229,7 +303,7 @@ class HttpFile(FsspecNetworkRoot):
                 body = await r.read() if method not in ("HEAD", "PUT", "MOVE") else b""
                 return r.status, dict(r.headers), body
 
-        status, headers, body = self._run(call)
+        status, headers, body = self._run(call, progress)
         if status not in ok:
             raise self._status_error(status, method, url)
         return status, headers, body
@@ -276,16 +350,26 @@ class HttpFile(FsspecNetworkRoot):
 
     def _scrub(self, exc: BaseException) -> BaseException:
         """Also drop the request headers aiohttp keeps in its errors (``repr`` shows them,
-        ``Authorization`` included), along the whole chain of causes."""
-        seen: BaseException | None = super()._scrub(exc)
-        while seen is not None:
-            info = getattr(seen, "request_info", None)
+        ``Authorization`` included): in ``request_info``, in ``args`` (a
+        ``ClientResponseError`` keeps its ``RequestInfo`` there too) and in ``history``,
+        along the whole chain of causes and contexts."""
+        todo: list[BaseException] = [exc]
+        seen: set[int] = set()
+        while todo:
+            current = todo.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            super()._scrub(current)
+            info = getattr(current, "request_info", None)
             if isinstance(info, aiohttp.RequestInfo):
-                no_headers = CIMultiDictProxy(CIMultiDict())
-                seen.request_info = aiohttp.RequestInfo(  # type: ignore[attr-defined]
-                    info.url, info.method, no_headers, info.real_url
-                )
-            seen = seen.__cause__ or seen.__context__
+                current.request_info = _headerless(info)  # type: ignore[attr-defined]
+            current.args = tuple(
+                _headerless(a) if isinstance(a, aiohttp.RequestInfo) else a for a in current.args
+            )
+            if getattr(current, "history", None):
+                current.history = ()  # type: ignore[attr-defined]  # responses: their requests
+            todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
         return exc
 
     def map_error(self, exc: BaseException) -> BaseException | None:
@@ -298,6 +382,79 @@ class HttpFile(FsspecNetworkRoot):
         if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
             return True
         return super().is_transient(exc)
+
+    # -- confinement ----------------------------------------------------------------------
+    def confine(self, rel: str) -> None:
+        """With ``require_confinement``: the server must refuse the probe link, and ``rel``
+        must pass through no symlink (as the download location, which honours
+        ``disable_symlinks``, answers a ``HEAD``)."""
+        if not self.require_confinement:
+            return
+        with self.translate(self.logical(rel)):
+            self._check_probe()
+            self._check_path(rel)
+
+    def _status(self, rel: str, *, slash: bool = False) -> int:
+        url = self.fs_path(rel) + ("/" if slash and rel else "")
+        status, _, _ = self._request("HEAD", url, ok=_ANY_STATUS, allow_redirects=False)
+        return status
+
+    def _check_probe(self) -> None:
+        if self._probed:
+            return
+        where = self.fs_path(PROBE_NAME)
+        status = self._status(PROBE_NAME)
+        if status == 404:
+            raise ConfigError(
+                f"root /{self.name}: require_confinement is set, but the server has no probe "
+                f"link at {where}; on the server, create a symlink from the root's directory "
+                f"to any file outside it: ln -s /etc/hostname <directory>/{PROBE_NAME} "
+                "(see docs/how-to/http.rst)"
+            )
+        if status != 403:
+            raise ConfigError(
+                f"root /{self.name}: require_confinement is set, but the server follows the "
+                f"probe symlink {where} (HTTP {status}): a symlink in the root could lead out "
+                "of it. Configure the server to refuse symlinks (nginx: disable_symlinks on; "
+                "see docs/how-to/http.rst)"
+            )
+        self._probed = True
+
+    def _check_path(self, rel: str) -> None:
+        """Refuse ``rel`` if the server refuses to follow one of its components.
+
+        With ``disable_symlinks on`` nginx answers a ``HEAD`` through a symlink with 403 (the
+        link is the last component) or 404 (one above it): 200 or a redirect means no
+        component is a link. On a 404 the components are asked one by one from the top, down
+        to the first one missing (nothing below it exists to escape through).
+        """
+        if not rel:
+            return
+        status = self._status(rel)
+        if status in (200, 301, 302, 307, 308):
+            return
+        if status == 403:
+            raise self._escape(rel, rel)
+        if status != 404:
+            return  # the operation itself reports it (401, 5xx)
+        parent = posixpath.dirname(rel)
+        if not parent or self._status(parent, slash=True) == 200:
+            return  # the parent is a directory reached without a link; rel is missing
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            status = self._status(prefix)
+            if status == 403:
+                raise self._escape(rel, prefix)
+            if status not in (301, 302, 307, 308):
+                return  # missing (or a file): nothing below it to escape through
+
+    def _escape(self, rel: str, link: str) -> PathEscapeError:
+        return PathEscapeError(
+            f"{self.logical(rel)}: the server refuses {self.logical(link)} (HTTP 403), a "
+            f"symlink it does not follow or a file it may not read; root /{self.name} "
+            "(require_confinement) never passes through a symlink on the server"
+        )
 
     # -- metadata -------------------------------------------------------------------------
     @property
@@ -453,7 +610,8 @@ class HttpFile(FsspecNetworkRoot):
 
         def commit() -> None:
             spool.flush()
-            self._upload(rel, spool, exclusive=mode == "xb")
+            with self.translate(self.logical(rel)):  # errors at close() name the path too
+                self._upload(rel, spool, exclusive=mode == "xb")
 
         def discard() -> None:
             spool.close()
@@ -468,16 +626,28 @@ class HttpFile(FsspecNetworkRoot):
             if self.upload_mode == "pyobs":
                 self._post_form(rel, spool)
             elif self.upload_mode == "put":
-                self._request("PUT", _join(self.upload or "", rel), ok=(200, 201, 204), data=spool)
+                self._put(_join(self.upload or "", rel), spool)
             else:
                 self._dav_put(rel, spool, exclusive=exclusive)
         finally:
             spool.close()
 
+    def _put(self, url: str, spool: IO[bytes]) -> None:
+        """``PUT`` the spool, watched: a server that stops taking bytes is a timeout."""
+        progress = _Progress()
+        body = _TickingReader(spool, progress)
+        self._request("PUT", url, ok=(200, 201, 204), data=body, progress=progress)
+
     def _post_form(self, rel: str, spool: IO[bytes]) -> None:
+        progress = _Progress()
         form = aiohttp.FormData()
-        form.add_field("file", spool, filename=rel, content_type="application/octet-stream")
-        self._request("POST", self.upload or "", ok=(200, 201, 204), data=form)
+        form.add_field(
+            "file",
+            _TickingReader(spool, progress),
+            filename=rel,
+            content_type="application/octet-stream",
+        )
+        self._request("POST", self.upload or "", ok=(200, 201, 204), data=form, progress=progress)
 
     def _dav_put(self, rel: str, spool: IO[bytes], *, exclusive: bool) -> None:
         parent = posixpath.dirname(rel)
@@ -487,7 +657,11 @@ class HttpFile(FsspecNetworkRoot):
         temp = f"{head}/" if head else ""
         temp += f"{INTERNAL_PREFIX}tmp-{_token()}-{tail}"
         temp_url = _join(self.upload or "", temp)
-        self._request("PUT", temp_url, ok=(200, 201, 204), data=spool)
+        try:
+            self._put(temp_url, spool)
+        except BaseException:
+            self._delete_quietly(temp_url)  # a half-sent body nginx may have kept
+            raise
         try:
             self._move(temp_url, _join(self.upload or "", rel), overwrite=not exclusive)
         except BaseException:
@@ -547,6 +721,9 @@ class HttpFile(FsspecNetworkRoot):
 
     def rename(self, src: str, dst: str) -> None:
         base = self._writable_base()
+        if dst.startswith(f"{src}/") or not src:
+            # nginx answers a failed rename into itself by copying the tree into itself
+            raise _into_itself(self.logical(src), self.logical(dst))
         if self.upload_mode != "webdav":
             raise NotImplementedError  # the VFS copies, then deletes
         if self.isdir(dst) and not self.isdir(src):
@@ -556,6 +733,54 @@ class HttpFile(FsspecNetworkRoot):
         if parent:
             self._mkcol_all(parent)
         self._move(_join(base, src) + slash, _join(base, dst) + slash, overwrite=True)
+
+
+class _Progress:
+    """When an upload last moved (a chunk read for sending, or the answer)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def tick(self) -> None:
+        self.last = time.monotonic()
+
+
+class _TickingReader(io.RawIOBase):
+    """The spool as aiohttp reads it for sending: every chunk read is progress.
+
+    aiohttp reads a chunk, then waits until the socket takes it; when the server stops
+    reading, no further chunk is read and the watchdog of :meth:`HttpFile._run` fires.
+    ``fileno`` and ``tell`` give aiohttp the ``Content-Length``.
+    """
+
+    def __init__(self, f: IO[bytes], progress: _Progress) -> None:
+        super().__init__()
+        self._f = f
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self._progress.tick()
+        data = self._f.read(UPLOAD_CHUNK if size is None or size < 0 else min(size, UPLOAD_CHUNK))
+        self._progress.tick()
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def close(self) -> None:  # the spool is closed by its owner, after the upload
+        super().close()
 
 
 class _Spool(io.BufferedIOBase):
@@ -697,6 +922,20 @@ def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
         response.close()
 
     return close
+
+
+def _headerless(info: aiohttp.RequestInfo) -> aiohttp.RequestInfo:
+    """``info`` without its headers (``Authorization``)."""
+    no_headers = CIMultiDictProxy(CIMultiDict())
+    return aiohttp.RequestInfo(info.url, info.method, no_headers, info.real_url)
+
+
+def _into_itself(src: str, dst: str) -> OSError:
+    return os_error(
+        OSError,
+        f"cannot move {src} into itself ({dst}): the destination is inside the source",
+        code=errno.EINVAL,
+    )
 
 
 def _split_credentials(
