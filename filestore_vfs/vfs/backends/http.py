@@ -76,6 +76,7 @@ from .._errors import (
 )
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
+from ._lockfile import temp_name
 from ._network import FsspecNetworkRoot
 from ._streams import StreamReader, read_upto
 
@@ -655,7 +656,7 @@ class HttpFile(FsspecNetworkRoot):
             self._mkcol_all(parent)
         head, _, tail = rel.rpartition("/")
         temp = f"{head}/" if head else ""
-        temp += f"{INTERNAL_PREFIX}tmp-{_token()}-{tail}"
+        temp += temp_name(tail, _token())  # within 255 bytes for any legal name
         temp_url = _join(self.upload or "", temp)
         try:
             self._put(temp_url, spool)
