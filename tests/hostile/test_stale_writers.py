@@ -320,9 +320,10 @@ def stale_cases() -> list[tuple[str, dict[str, Any], bool]]:
         ("ended process, other pid namespace", {"pid": dead_pid(), "pidns": "pid:[1]"}, False),
         ("ended process, other host", {"pid": dead_pid(), "host": "elsewhere"}, False),
         ("previous boot", {"boot": "another-boot", "time": boot_time - 60}, True),
-        ("other boot, refreshed since ours", {"boot": "another-boot", "time": now}, False),
-        ("other host, missed 4 heartbeats", {"host": "elsewhere", "time": now - 121}, True),
-        ("other host, missed 2 heartbeats", {"host": "elsewhere", "time": now - 60}, False),
+        # "age": seconds before the test runs (the cases are made at collection time)
+        ("other boot, refreshed since ours", {"boot": "another-boot", "age": 0}, False),
+        ("other host, missed 4 heartbeats", {"host": "elsewhere", "age": 121}, True),
+        ("other host, missed 2 heartbeats", {"host": "elsewhere", "age": 60}, False),
     ]
 
 
@@ -333,6 +334,9 @@ def test_when_a_lock_is_stale(
     fs: MemoryFileSystem, case: str, changes: dict[str, Any], taken: bool
 ) -> None:
     lock_path = lock_path_for(f"{DIR}/frame.h5")
+    changes = dict(changes)
+    if "age" in changes:
+        changes["time"] = time.time() - changes.pop("age")
     fs.pipe_file(lock_path, json.dumps(holder(beat=30.0, **changes)).encode())
     dead_temp = f"{DIR}/{temp_name('frame.h5')}"
     other_temp = f"{DIR}/{temp_name('other.h5')}"
