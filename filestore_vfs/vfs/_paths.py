@@ -69,8 +69,8 @@ def _check_encodable(path: object, text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidPathError(
-            f"{path!r} is not valid Unicode (it holds a lone surrogate, {exc.object[exc.start]!r}); "
-            "logical paths are UTF-8 text"
+            f"{path!r} is not valid Unicode (it holds a lone surrogate, "
+            f"{exc.object[exc.start]!r}); logical paths are UTF-8 text"
         ) from None
 
 
