@@ -5,12 +5,20 @@ trailing separator and ``FilePathExists_RBV``; ``CreateDirectory`` creates direc
 ``FilePath`` time with AD's depth semantics; each file open formats ``FileTemplate`` with
 (path, name, number), shows it in ``FullFileName_RBV`` and then auto-increments
 ``FileNumber``; errors go to ``WriteStatus``/``WriteMessage`` and never stop the IOC.
+
+Unlike AD, the sim refuses a file name that would leave the ``FilePath`` directory
+(:func:`check_file_name`, :func:`check_full_file_name`: ``..``, a ``FileName`` that is an
+absolute path or has a drive or UNC prefix, a NUL byte, or a ``FileTemplate`` that does not
+start with the path), as it refuses a ``FilePath``
+outside every mount: at the ``FileName``/``FileTemplate`` put (WriteStatus = Write error, a
+WriteMessage saying why) and again at every file open, which then writes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,11 +30,14 @@ from sim_iocs._plugins import NDArray, PluginBase
 from sim_iocs._records import RecordSet
 
 __all__ = [
+    "FileNameError",
     "FilePluginBase",
     "FileTemplateError",
     "HDF5Plugin",
     "TIFFPlugin",
+    "check_file_name",
     "check_file_template",
+    "check_full_file_name",
 ]
 
 log = logging.getLogger("sim_iocs")
@@ -41,6 +52,53 @@ _CONVERSION = re.compile(
 
 class FileTemplateError(ValueError):
     """A ``FileTemplate`` that does not take (path, name, number)."""
+
+
+class FileNameError(ValueError):
+    """A full file name (``FileTemplate`` % (path, name, number)) that leaves ``FilePath``."""
+
+
+#: A drive prefix (``C:``) at the start of a name component: Windows would read it as a drive.
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def check_file_name(name: str) -> None:
+    """Refuse a ``FileName`` that is a path of its own: absolute (``/x``, ``\\x``, a UNC
+    ``\\\\server\\share``), with a drive prefix (``C:``), a ``..`` component or a NUL byte;
+    both ``/`` and ``\\`` count as separators, whatever the mount."""
+    if "\x00" in name:
+        raise FileNameError(f"FileName {name!r} contains a NUL byte")
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        raise FileNameError(
+            f"FileName {name} is a path of its own (absolute, UNC or drive), not a name in FilePath"
+        )
+    if ".." in re.split(r"[\\/]", name):
+        raise FileNameError(f"FileName {name} has a '..' component")
+
+
+def check_full_file_name(path: str, full: str) -> str:
+    """The part of ``full`` below the ``FilePath`` ``path``, if ``full`` stays inside it.
+
+    ``full`` is what the template made of (path, name, number). It must start with ``path``
+    (the template's first ``%s``); the rest, without leading separators (``%s/%s`` is as
+    good as ``%s%s`` to the OS), may hold no NUL byte, no ``..`` component and no drive
+    prefix (``C:``) in any component; both ``/`` and ``\\`` count as separators, whatever
+    the mount. Else :class:`FileNameError` says why.
+    """
+    if "\x00" in full:
+        raise FileNameError(f"full file name {full!r} contains a NUL byte")
+    if not full.startswith(path):
+        raise FileNameError(
+            f"full file name {full} does not start with FilePath {path} "
+            "(FileTemplate must begin with %s)"
+        )
+    rest = full[len(path) :].lstrip("/\\")
+    for part in re.split(r"[\\/]", rest):
+        if part == "..":
+            raise FileNameError(f"full file name {full} has a '..' component")
+        if _DRIVE.match(part):
+            raise FileNameError(f"full file name {full} has a drive prefix ({part[:2]})")
+    return rest
 
 
 def check_file_template(template: str) -> str:
@@ -101,6 +159,8 @@ class FilePluginBase(PluginBase):
         """Own the PVs whose puts do more than echo."""
         pvs = self.pvs
         pvs.on_put(self.pv("FilePath"), self._put_file_path)
+        pvs.on_put(self.pv("FileName"), self._put_file_name)
+        pvs.on_put(self.pv("FileTemplate"), self._put_file_template)
         pvs.on_put(self.pv("Capture"), self._put_capture)
         pvs.on_put(self.pv("WriteFile"), self._put_write_file)
         pvs.on_put(self.pv("ReadFile"), self._put_read_file)
@@ -181,6 +241,37 @@ class FilePluginBase(PluginBase):
                 return
 
     # -- file names -------------------------------------------------------------------
+    def _put_file_name(self, value: str) -> None:
+        self._check_name_put(
+            "FileName", value, value, str(self.pvs.get(self.pv("FileTemplate_RBV")))
+        )
+
+    def _put_file_template(self, value: str) -> None:
+        self._check_name_put(
+            "FileTemplate", value, str(self.pvs.get(self.pv("FileName_RBV"))), value
+        )
+
+    def _check_name_put(self, pv: str, value: str, name: str, template: str) -> None:
+        """Refuse, as early as a bad ``FilePath``, a name or template that leaves the path.
+
+        The check is that of every file open (:meth:`next_file_name`), with the current
+        ``FilePath`` and ``FileNumber``; a template with the wrong conversions is reported
+        at the open, as AD does. The readback goes last, as for ``FilePath``.
+        """
+        path = str(self.pvs.get(self.pv("FilePath_RBV")))
+        number = int(self.pvs.get(self.pv("FileNumber")))
+        try:
+            full = check_file_template(template) % (path, name, number)
+        except (FileTemplateError, TypeError, ValueError):
+            full = None
+        try:
+            check_file_name(name)
+            if full is not None:
+                check_full_file_name(path, full)
+        except FileNameError as exc:
+            self.error(f"{pv} refused, no file will be written: {exc}")
+        self.pvs.echo(value, self.pv(pv))
+
     def next_file_name(self) -> tuple[str, Path] | None:
         """AD's ``createFileName``: format, show, auto-increment; None (and an error) if not."""
         pvs = self.pvs
@@ -192,14 +283,20 @@ class FilePluginBase(PluginBase):
         number = int(pvs.get(self.pv("FileNumber")))
         try:
             template = check_file_template(str(pvs.get(self.pv("FileTemplate_RBV"))))
+            check_file_name(name)
             full = template % (path, name, number)
-        except (FileTemplateError, TypeError, ValueError) as exc:
+            rest = check_full_file_name(path, full)
+        except (FileTemplateError, FileNameError, TypeError, ValueError) as exc:
             self.error(f"Error creating full file name: {exc}")
+            return None
+        host_path = host_dir / rest
+        if not _inside(host_path, host_dir):  # not reachable after the check: a last guard
+            self.error(f"Error creating full file name: {full} leaves FilePath {path}")
             return None
         pvs.set(self.pv("FullFileName_RBV"), full)
         if int(pvs.get(self.pv("AutoIncrement"))):
             pvs.set_with_rbv(self.pv("FileNumber"), number + 1)
-        return full, host_dir / full[len(path) :]
+        return full, host_path
 
     def open_for(self, array_info: tuple[tuple[int, ...], np.dtype] | None) -> bool:
         """Open the next file for frames of ``array_info``; False (and an error) on failure."""
@@ -426,6 +523,12 @@ class FilePluginBase(PluginBase):
     def stop(self) -> None:
         """IOC shutdown: close the stream so the file is complete and valid."""
         self.close()
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    """Whether ``path`` (normalised, symlinks not followed) is below ``directory``."""
+    top = os.path.normpath(directory)
+    return os.path.normpath(path).startswith(top.rstrip(os.sep) + os.sep)
 
 
 class HDF5Plugin(FilePluginBase):

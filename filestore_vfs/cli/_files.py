@@ -156,6 +156,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     vfs = load_vfs(args)
     path = args.path
     given_as = "logical"
+    if _is_plain(vfs, path):
+        return _print_info(args, _plain_info(vfs, path))
     if not (path.startswith("/") or path.startswith("vfs://")) or _is_writer_path(vfs, path):
         path, given_as = vfs.logical_path(args.path), "writer"
     resolved = vfs.resolve(path)
@@ -175,12 +177,68 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         "local_path": root.local_path(resolved.relative),
         "writer_path": writer,
     }
+    if given_as == "writer":  # a document naming the writer's path is read as a plain path
+        info["handlers"] = _handler_reading(vfs, args.path)[1]
+    return _print_info(args, info)
+
+
+def _print_info(args: argparse.Namespace, info: dict[str, Any]) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         for key, value in info.items():
+            if isinstance(value, list):
+                value = ", ".join(value) or None
             print(f"{key:12} {value if value is not None else '-'}")
     return 0
+
+
+def _is_plain(vfs: VirtualFileSystem, path: str) -> bool:
+    """A ``file:`` URI, or an absolute POSIX path that names no root and no writer path:
+    what a document's plain (legacy) path looks like."""
+    if path.startswith("file:"):
+        return True
+    return path.startswith("/") and not path.startswith("//") and not _is_root_or_writer(vfs, path)
+
+
+def _is_root_or_writer(vfs: VirtualFileSystem, path: str) -> bool:
+    if not _is_writer_path(vfs, path):
+        return True
+    try:
+        vfs.logical_path(path)
+    except InvalidPathError:
+        return False
+    return True
+
+
+def _handler_reading(vfs: VirtualFileSystem, path: str) -> tuple[str | None, str]:
+    """What a handler does with ``path`` from a document: its real path (or logical path)
+    if it reads it, and a sentence."""
+    from ..handlers import UnknownRootFileError, locate
+    from ..vfs import VFSError
+
+    try:
+        location = locate(path, vfs)
+    except UnknownRootFileError as exc:
+        return None, f"refused: unknown root /{exc.root}"
+    except VFSError as exc:
+        text = str(exc)
+        return None, text if text.startswith("refused") else f"refused: {text}"
+    if location.logical is not None:
+        return location.logical, f"read through the VFS as {location.logical}"
+    return location.local, f"read as the plain file {location.local} (legacy_paths allows it)"
+
+
+def _plain_info(vfs: VirtualFileSystem, path: str) -> dict[str, Any]:
+    real, reading = _handler_reading(vfs, path)
+    return {
+        "given": path,
+        "given_as": "file URI" if path.startswith("file:") else "plain",
+        "allowed": real is not None,
+        "real_path": real,
+        "legacy_paths": list(vfs.legacy_paths),
+        "handlers": reading,
+    }
 
 
 def _is_writer_path(vfs: VirtualFileSystem, path: str) -> bool:

@@ -3,9 +3,11 @@
 A path is logical when it is a ``vfs://`` URL or when its first component names a root of
 the handler's VFS (``/detector/...``); ``file://`` URLs are read the same way after their
 scheme is dropped (TiledWriter stores ``file://localhost/detector/...`` for Resources whose
-root is ``/detector``). Anything else is a plain filesystem path, so legacy documents keep
-working beside ours. The rules are :func:`filestore_vfs.vfs.logical_from_uri`'s, the one
-parser of every reader.
+root is ``/detector``). Anything else is a plain filesystem path: a legacy document's file,
+read only when it lies (symlinks resolved, no ``..``) under a directory the VFS config lists
+in ``legacy_paths:`` (none by default), so a hostile or mistaken document cannot make a
+reader open any file it can. The rules are :func:`filestore_vfs.vfs.logical_from_uri`'s and
+:func:`filestore_vfs.vfs.check_legacy_path`'s, shared by every reader.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class UnknownRootFileError(UnknownRootError, MissingFileError):
 
 
 class RefusedPathError(PathEscapeError, InvalidPathError):
-    """A document's path leaves its root (``..``, ``//``, NUL, backslash, encoded escapes).
+    """A document's path leaves its root (``..``, ``//``, NUL, backslash, encoded escapes),
+    or is a plain filesystem path outside every directory of the config's ``legacy_paths``.
 
     The :class:`PathEscapeError` every reader raises for these, and the
     :class:`InvalidPathError` (``ValueError``) handlers raised before.
@@ -100,12 +103,18 @@ def locate(path: str, vfs: VirtualFileSystem) -> Location:
 
     - a root that is not configured: :class:`UnknownRootFileError`, an
       :class:`UnknownRootError` and a :class:`MissingFileError`;
-    - a path that leaves its root: :class:`RefusedPathError`, a :class:`PathEscapeError`
-      and (as before) an :class:`InvalidPathError`.
+    - a path that leaves its root, or a plain path outside every directory of
+      ``vfs.legacy_paths``: :class:`RefusedPathError`, a :class:`PathEscapeError` and (as
+      before) an :class:`InvalidPathError`.
+
+    A plain path's :attr:`Location.local` is its real path (symlinks resolved), the one
+    that was checked.
     """
     given = os.fspath(path)
     try:
-        target = logical_from_uri(given, vfs.roots, plain_top_check=True)
+        target = logical_from_uri(
+            given, vfs.roots, plain_top_check=True, legacy_paths=vfs.legacy_paths
+        )
     except UnknownRootError as exc:
         raise UnknownRootFileError(exc, _unknown_root_message(exc)) from None
     except PathEscapeError as exc:

@@ -3,6 +3,12 @@
 Tiled checks ``readable_storage`` for ``file:`` URIs only; a ``vfs://`` URI skips that check,
 so every URI is confined here: its path must be normal (no ``..``, ``.``, ``//``), name a
 root of the server's VFS, and (for local roots) not leave the root through a symlink.
+
+A plain ``file:`` URI (its first component names no root) gets the rule every reader of
+documents applies to plain paths (:func:`filestore_vfs.vfs.check_legacy_path`): it is served
+only when its real path (symlinks resolved) is under a directory of the VFS config's
+``legacy_paths``. Tiled's ``readable_storage`` check still runs first, but it compares path
+prefixes without resolving symlinks, so alone it would serve a symlink that leads out.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from ..vfs import (
     PathEscapeError,
@@ -62,10 +69,12 @@ class RefusedRootError(RefusedURIError, UnknownRootError):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class Target:
-    """Where a ``data_uri`` leads: a logical path, or (``logical is None``) a plain file URI."""
+    """Where a ``data_uri`` leads: a logical path, or (``logical is None``) a plain file URI
+    whose checked real path is ``local``."""
 
     uri: str
     logical: str | None
+    local: str | None = None
 
 
 def _config_source() -> str:
@@ -81,18 +90,21 @@ def resolve_uri(uri: str, vfs: VirtualFileSystem) -> Target:
     """Map ``vfs://<root>/...`` and ``file://localhost/<root>/...`` to logical paths.
 
     The parsing is :func:`filestore_vfs.vfs.logical_from_uri` (URIs only). Other ``file:``
-    URIs are not ours: they stay as they are (tiled's ``readable_storage`` check confines
-    them) unless their path is not normal. Every refusal is a :class:`RefusedURIError`
-    (403); one for a root that is not configured is a :class:`RefusedRootError`, also the
+    URIs are legacy files: served only when their path is normal and really (symlinks
+    resolved) under a directory of ``vfs.legacy_paths`` (tiled's own ``readable_storage``
+    check also applies to them). Every refusal is a :class:`RefusedURIError` (403); one for
+    a root that is not configured is a :class:`RefusedRootError`, also the
     :class:`~filestore_vfs.vfs.UnknownRootError` every reader raises.
     """
     try:
-        target = logical_from_uri(uri, vfs.roots, plain_paths=False)
+        target = logical_from_uri(uri, vfs.roots, plain_paths=False, legacy_paths=vfs.legacy_paths)
     except UnknownRootError as exc:
         raise _refuse_root(uri, exc) from None
     except VFSError as exc:  # PathEscapeError; InvalidPathError: scheme, host, no URI
         raise _refuse(uri, str(exc)) from None
-    return Target(uri, None if target.logical is None else str(target.logical))
+    if target.logical is None:
+        return Target(uri, None, target.plain)
+    return Target(uri, str(target.logical))
 
 
 def _refuse_root(uri: str, exc: UnknownRootError) -> RefusedRootError:
@@ -111,14 +123,32 @@ def local_uri(target: Target, vfs: VirtualFileSystem, cache_dir: str | None = No
     other roots give a whole-file local copy made through the VFS (its ``cache: file``
     copy for network roots, reused while size and mtime are unchanged).
     """
-    if target.logical is None:
-        return target.uri
+    if target.logical is None:  # a legacy file, checked in resolve_uri: its real path
+        return target.uri if target.local is None else _file_uri(target.local, target.uri)
     try:
-        return "file://localhost" + _local_file(target.logical, vfs, cache_dir)
+        return _file_uri(_local_file(target.logical, vfs, cache_dir), target.uri)
     except UnknownRootError as exc:  # the VFS changed under us
         raise _refuse_root(target.uri, exc) from None
     except PathEscapeError as exc:
         raise _refuse(target.uri, str(exc)) from None
+
+
+def _file_uri(path: str, given: str) -> str:
+    """``file://localhost<path>``, if tiled reads exactly ``path`` back from it.
+
+    Tiled parses the URI with :func:`urllib.parse.urlparse`, which ends the path at ``?`` or
+    ``#`` and drops tabs and newlines: the file it opened would not be the file checked here
+    (``x#y`` checked, ``x`` opened, perhaps a symlink that leaves the root). Such a name
+    is refused.
+    """
+    uri = "file://localhost" + path
+    if urlparse(uri).path != path:
+        raise _refuse(
+            given,
+            f"its file {path!r} has a character a file: URI cannot carry for tiled "
+            "('?', '#', a tab or a line break)",
+        )
+    return uri
 
 
 def _local_file(logical: str, vfs: VirtualFileSystem, cache_dir: str | None) -> str:

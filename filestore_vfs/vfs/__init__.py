@@ -15,7 +15,14 @@ from ._errors import (
     UnknownRootError,
     VFSError,
 )
-from ._paths import LogicalPath, URITarget, logical_from_uri, split_logical
+from ._paths import (
+    LEGACY_PATHS_KEY,
+    LogicalPath,
+    URITarget,
+    check_legacy_path,
+    logical_from_uri,
+    split_logical,
+)
 from ._protocol import VFSFileSystem
 from ._registry import get_root_class, known_root_classes, register_root_class
 from ._root import SECRET_OPTION, Root
@@ -39,6 +46,7 @@ __all__ = [
     "FsspecFile",
     "FsspecRoot",
     "InvalidPathError",
+    "LEGACY_PATHS_KEY",
     "LocalFile",
     "LogicalPath",
     "MemoryFile",
@@ -57,6 +65,7 @@ __all__ = [
     "WriterView",
     "cache_directory",
     "cached_file",
+    "check_legacy_path",
     "default_config_path",
     "default_vfs",
     "get_root_class",

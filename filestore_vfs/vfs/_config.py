@@ -5,6 +5,7 @@ Accepted shapes (pyobs' ``vfs:`` block loads unchanged)::
     vfs:                                   # optional top-level key
       class: pyobs.vfs.VirtualFileSystem   # optional, ignored
       defaults: true                       # keep /local, /temp, /memory (default: true)
+      legacy_paths: [/nsls2/data/assets]   # plain paths readers may open (default: none)
       roots:
         detector:
           class: LocalFile                 # or pyobs.vfs.LocalFile
@@ -24,17 +25,24 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from ._errors import ConfigError, InvalidPathError
 from ._options import coerce_bool, coerce_options
-from ._paths import check_root_name
+from ._paths import LEGACY_PATHS_KEY, check_root_name
 from ._registry import get_root_class
 from ._root import Root
 
-__all__ = ["load_config_source", "parse_config", "build_root", "default_root_specs"]
+__all__ = [
+    "ParsedConfig",
+    "build_root",
+    "check_legacy_paths",
+    "default_root_specs",
+    "load_config_source",
+    "parse_config",
+]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -79,21 +87,30 @@ def _looks_like_path(source: str | os.PathLike[str]) -> bool:
     return one_line and (":" not in source or Path(source).expanduser().is_file())
 
 
-def parse_config(data: Any, origin: str = "<config>") -> tuple[dict[str, Root], bool]:
-    """Build the roots of a config mapping; return them and whether defaults are kept."""
+class ParsedConfig(NamedTuple):
+    """A config's roots, whether the default roots are kept, and its ``legacy_paths``."""
+
+    roots: dict[str, Root]
+    defaults: bool
+    legacy_paths: tuple[str, ...]
+
+
+def parse_config(data: Any, origin: str = "<config>") -> ParsedConfig:
+    """Build the roots of a config mapping; return them, whether defaults are kept, and the
+    directories whose plain paths readers may open (``legacy_paths``, default none)."""
     if data is None:
-        return {}, True
+        return ParsedConfig({}, True, ())
     if not isinstance(data, Mapping):
         raise ConfigError(f"{origin}: a VFS config is a mapping with 'roots:', not {data!r:.60}")
     if "vfs" in data:
         data = data["vfs"]
         if not isinstance(data, Mapping):
             raise ConfigError(f"{origin}: 'vfs:' must hold a mapping with 'roots:'")
-    unknown = set(data) - {"class", "roots", "defaults"}
+    unknown = set(data) - {"class", "roots", "defaults", LEGACY_PATHS_KEY}
     if unknown:
         raise ConfigError(
             f"{origin}: unknown key(s) {', '.join(sorted(unknown))} next to 'roots:' "
-            "(allowed: roots, defaults, class)"
+            f"(allowed: roots, defaults, {LEGACY_PATHS_KEY}, class)"
         )
     cls = data.get("class")
     if cls and not str(cls).endswith("VirtualFileSystem"):
@@ -105,7 +122,38 @@ def parse_config(data: Any, origin: str = "<config>") -> tuple[dict[str, Root], 
     for name, spec in roots.items():
         root = build_root(str(name), spec, origin)
         built[root.name] = root
-    return built, coerce_bool(data.get("defaults", True), f"{origin}: 'defaults:'")
+    where = f"{origin}: '{LEGACY_PATHS_KEY}:'"
+    legacy = check_legacy_paths(_expand(data.get(LEGACY_PATHS_KEY), where), where)
+    return ParsedConfig(
+        built, coerce_bool(data.get("defaults", True), f"{origin}: 'defaults:'"), legacy
+    )
+
+
+def check_legacy_paths(value: Any, where: str = f"'{LEGACY_PATHS_KEY}'") -> tuple[str, ...]:
+    """The ``legacy_paths`` setting checked: a list of absolute directory paths.
+
+    ``None`` (or the key left out) is the empty list: no plain path is read. ``~`` is
+    expanded; each entry must then be absolute and hold no NUL byte. Anything else is a
+    :class:`ConfigError` naming the setting, the value and what is expected.
+    """
+    expected = "a list of absolute directory paths (e.g. [/nsls2/data/xf42id/assets])"
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} {value!r:.80} is not {expected}")
+    out = []
+    for entry in value:
+        if isinstance(entry, os.PathLike):
+            entry = os.fspath(entry)
+        if not isinstance(entry, str) or not entry.strip():
+            raise ConfigError(f"{where} entry {entry!r:.80} is not a directory path; {expected}")
+        if "\x00" in entry:
+            raise ConfigError(f"{where} entry {entry!r:.80} contains a NUL byte")
+        path = os.path.expanduser(entry)
+        if not os.path.isabs(path):
+            raise ConfigError(f"{where} entry {entry!r:.80} is relative; {expected}")
+        out.append(os.path.normpath(path))
+    return tuple(out)
 
 
 def build_root(name: str, spec: Any, origin: str = "<config>") -> Root:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 from urllib.parse import unquote
 
@@ -23,6 +23,8 @@ __all__ = [
     "join_logical",
     "check_root_name",
     "logical_from_uri",
+    "check_legacy_path",
+    "LEGACY_PATHS_KEY",
     "URL_PREFIX",
 ]
 
@@ -30,6 +32,8 @@ URL_PREFIX = "vfs://"
 _ROOT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 #: Names of the hidden files the VFS uses for atomic writes and locks.
 INTERNAL_PREFIX = ".~vfs-"
+#: The config key (next to ``roots:``) listing the directories whose plain paths readers open.
+LEGACY_PATHS_KEY = "legacy_paths"
 
 
 class LogicalPath(NamedTuple):
@@ -130,6 +134,7 @@ def logical_from_uri(
     *,
     plain_paths: bool = True,
     plain_top_check: bool = False,
+    legacy_paths: Sequence[str] | None = None,
 ) -> URITarget:
     """Turn a ``vfs://`` or ``file:`` URI, or a document's path, into a logical or plain path.
 
@@ -167,6 +172,14 @@ def logical_from_uri(
     machine is taken to name a root this VFS lacks and raises :class:`UnknownRootError`,
     so a missing root is reported as such rather than as a missing file.
 
+    With ``legacy_paths`` (a reader's :attr:`VirtualFileSystem.legacy_paths`; the handlers,
+    the tiled adapters and ``check`` pass it), a plain path, from a ``file:`` URI or not,
+    must also pass :func:`check_legacy_path`: absolute, no ``..``, and really (symlinks
+    resolved) under one of those directories, else :class:`PathEscapeError`. ``plain`` is
+    then the real path that was checked, so the file opened is the file allowed. An empty
+    sequence refuses every plain path; ``None`` (the default) leaves them unchecked, for
+    callers that only parse.
+
     Every "root not configured" outcome is an :class:`UnknownRootError` (``.root``,
     ``.known``, ``.path``); every escape a :class:`PathEscapeError`.
     """
@@ -181,7 +194,7 @@ def logical_from_uri(
         if _first_component(path) in roots:
             return URITarget(_checked_logical(path, text, roots), None)
         _refuse_plain_escapes(path, text)
-        return URITarget(None, _plain(path, text, roots, plain_top_check))
+        return URITarget(None, _plain(path, text, roots, plain_top_check, legacy_paths))
     if scheme is not None and text[scheme.end() :].startswith("//"):
         raise InvalidPathError(
             f"{text!r}: scheme {scheme.group(1)!r} is not read here (use vfs:// or file://)"
@@ -190,7 +203,7 @@ def logical_from_uri(
         raise InvalidPathError(f"{text!r} is not a vfs:// or file:// URI")
     if text.startswith("/") and _first_component(text) in roots:
         return URITarget(_checked_logical(text, text, roots), None)
-    return URITarget(None, _plain(text, text, roots, plain_top_check))
+    return URITarget(None, _plain(text, text, roots, plain_top_check, legacy_paths))
 
 
 def _first_component(path: str) -> str:
@@ -245,9 +258,65 @@ def _refuse_encoded_escapes(parts: list[str], given: str) -> None:
                 )
 
 
-def _plain(path: str, given: str, roots: Collection[str], top_check: bool) -> str:
+def _plain(
+    path: str,
+    given: str,
+    roots: Collection[str],
+    top_check: bool,
+    legacy_paths: Sequence[str] | None,
+) -> str:
     if top_check and path.startswith("/"):
         top = _first_component(path)
         if top and not os.path.lexists("/" + top):
             raise UnknownRootError(top, roots, given)
-    return path
+    if legacy_paths is None:
+        return path
+    return check_legacy_path(path, legacy_paths, given)
+
+
+# -- plain filesystem paths of legacy documents ---------------------------------------------
+def check_legacy_path(path: str, legacy_paths: Sequence[str], given: str | None = None) -> str:
+    """The real path of ``path``, a plain filesystem path, if a reader may open it.
+
+    A document's plain path (one that names no root) is read only when it is absolute, has
+    no ``..`` component and, with every symlink resolved (:func:`os.path.realpath`), lies in
+    one of the directories ``legacy_paths`` lists (the reader's VFS config, key
+    ``legacy_paths:``; each also resolved). Anything else raises :class:`PathEscapeError`
+    (a ``PermissionError``) naming the path and the setting; an empty ``legacy_paths``
+    refuses every plain path, which is the default. ``given`` is the path as the document
+    gave it (a ``file:`` URI, say), for the message.
+    """
+    shown = repr(given if given is not None else path)
+    if "\x00" in path:
+        raise PathEscapeError(f"{shown} contains a NUL byte; plain paths are not read with one")
+    if not legacy_paths:
+        raise PathEscapeError(
+            f"plain filesystem path {shown} is not read: this VFS config lists no "
+            f"'{LEGACY_PATHS_KEY}', so documents may name files only by root (logical "
+            f"paths, vfs:// URLs); to read legacy data by plain path, list its directory "
+            f"under '{LEGACY_PATHS_KEY}:' next to 'roots:' in the VFS config"
+        )
+    listed = ", ".join(legacy_paths)
+    if not os.path.isabs(path):
+        raise PathEscapeError(
+            f"plain filesystem path {shown} is relative; plain paths are read "
+            f"only when absolute and under a directory of '{LEGACY_PATHS_KEY}' ({listed})"
+        )
+    separators = {"/", os.sep, os.altsep or "/"}
+    parts = re.split("|".join(re.escape(s) for s in separators), path)
+    if ".." in parts:
+        raise PathEscapeError(
+            f"plain filesystem path {shown} has a '..' component; plain paths "
+            f"are read only under a directory of '{LEGACY_PATHS_KEY}' ({listed}), without '..'"
+        )
+    real = os.path.realpath(path)
+    for directory in legacy_paths:
+        top = os.path.realpath(directory)
+        if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+            return real
+    really = f" (really {real!r}, symlinks resolved)" if real != os.path.normpath(path) else ""
+    raise PathEscapeError(
+        f"plain filesystem path {shown}{really} is under no directory of "
+        f"'{LEGACY_PATHS_KEY}' ({listed}); if its documents may be read on this machine, "
+        f"add its directory to '{LEGACY_PATHS_KEY}:' in the VFS config"
+    )

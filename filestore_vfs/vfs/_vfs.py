@@ -8,7 +8,7 @@ import fnmatch
 import io
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, NamedTuple
@@ -17,7 +17,13 @@ import yaml
 
 from ._aio import AsyncFile, AsyncVFS
 from ._atomic import AtomicTextFile, AtomicWriteFile
-from ._config import build_root, default_root_specs, load_config_source, parse_config
+from ._config import (
+    build_root,
+    check_legacy_paths,
+    default_root_specs,
+    load_config_source,
+    parse_config,
+)
 from ._errors import (
     InvalidPathError,
     ReadOnlyRootError,
@@ -54,11 +60,19 @@ class VirtualFileSystem:
     ``roots`` maps names to root objects or to their config mappings
     (``{"class": "LocalFile", "root": "/data"}``). With ``defaults=True`` the embedded roots
     ``/local``, ``/temp`` and ``/memory`` are present unless ``roots`` overrides them.
+    ``legacy_paths`` lists the directories under which readers (handlers, tiled adapters,
+    ``check``) open plain filesystem paths that documents name (config key
+    ``legacy_paths:``); none by default, so every plain path is refused.
     """
 
     def __init__(
-        self, roots: Mapping[str, Root | Mapping[str, Any]] | None = None, *, defaults: bool = True
+        self,
+        roots: Mapping[str, Root | Mapping[str, Any]] | None = None,
+        *,
+        defaults: bool = True,
+        legacy_paths: Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
+        self._legacy_paths = check_legacy_paths(legacy_paths, "legacy_paths")
         self._roots: dict[str, Root] = {}
         if defaults:
             for name, spec in default_root_specs().items():
@@ -71,15 +85,15 @@ class VirtualFileSystem:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> VirtualFileSystem:
         """From a mapping: ``{"roots": {...}}`` or pyobs' ``{"vfs": {"roots": {...}}}``."""
-        roots, defaults = parse_config(config)
-        return cls(roots, defaults=defaults)
+        roots, defaults, legacy = parse_config(config)
+        return cls(roots, defaults=defaults, legacy_paths=legacy)
 
     @classmethod
     def from_yaml(cls, path_or_text: str | os.PathLike[str]) -> VirtualFileSystem:
         """From a YAML file or YAML text (see :mod:`filestore_vfs.vfs._config`)."""
         data, origin = load_config_source(path_or_text)
-        roots, defaults = parse_config(data, origin)
-        return cls(roots, defaults=defaults)
+        roots, defaults, legacy = parse_config(data, origin)
+        return cls(roots, defaults=defaults, legacy_paths=legacy)
 
     def __repr__(self) -> str:
         return f"<VirtualFileSystem roots={', '.join('/' + n for n in self._roots)}>"
@@ -100,6 +114,13 @@ class VirtualFileSystem:
     def roots(self) -> Mapping[str, Root]:
         """The configured roots by name (read-only)."""
         return MappingProxyType(self._roots)
+
+    @property
+    def legacy_paths(self) -> tuple[str, ...]:
+        """Directories whose plain filesystem paths readers may open (config key
+        ``legacy_paths:``); empty by default. See
+        :func:`filestore_vfs.vfs.check_legacy_path`."""
+        return self._legacy_paths
 
     def add_root(self, name: str, root: Root | Mapping[str, Any]) -> Root:
         """Add or replace a root."""

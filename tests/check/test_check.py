@@ -177,13 +177,17 @@ def test_symlink_leaving_its_root_is_refused(vfs: VirtualFileSystem, tmp_path: P
 
 
 def test_plain_paths_of_legacy_documents(vfs: VirtualFileSystem, tmp_path: Path) -> None:
-    """A Resource whose root is a directory of this machine, not a VFS root: read as is."""
+    """A Resource whose root is a directory of this machine, not a VFS root: read as is
+    when the config lists it in ``legacy_paths``, refused (naming the setting) when not."""
     docs = resource_run(vfs, "AD_HDF5", 2, 2)
     docs[2][1]["root"] = str(tmp_path / "detector")
     _, row = only(docs, vfs)
+    assert row.status == "refused" and "legacy_paths" in row.problem
+    legacy = VirtualFileSystem(dict(vfs.roots), defaults=False, legacy_paths=[tmp_path])
+    _, row = only(docs, legacy)
     assert row.status == "ok" and row.present == 2
     docs[2][1]["root"] = str(tmp_path / "gone")
-    _, row = only(docs, vfs)
+    _, row = only(docs, legacy)
     assert row.status == "missing-file" and row.missing == 2 and "does not exist" in row.problem
 
 

@@ -41,7 +41,13 @@ def test_filler_fills_every_frame(vfs: VirtualFileSystem, spec: str, root: str) 
         np.testing.assert_array_equal(image[0], frames(5)[k])
 
 
-def test_vfs_url_and_plain_path(vfs: VirtualFileSystem, tmp_path: Path) -> None:
+def test_vfs_url_and_plain_path(tmp_path: Path) -> None:
+    """A plain path is read when the config lists its directory in ``legacy_paths``
+    (tests/hostile/test_handler_paths.py: everything else is refused)."""
+    vfs = VirtualFileSystem(
+        {"detector": {"class": "LocalFile", "root": str(tmp_path / "det")}},
+        legacy_paths=[tmp_path / "det"],
+    )
     write_files(vfs, "AD_HDF5", "/detector/x", 3)
     registry = handler_registry(vfs)
     by_url = registry["AD_HDF5"]("vfs://detector/x/scan_000000.h5")

@@ -69,9 +69,16 @@ def test_local_root_is_read_in_place(roots: VirtualFileSystem, tmp_path: Path) -
     assert local_uri(target, roots) == f"file://localhost{tmp_path}/det/x/scan_000000.h5"
 
 
-def test_plain_file_uri_outside_roots_is_left_to_tiled(roots: VirtualFileSystem) -> None:
-    target = resolve_uri("file://localhost/srv/data/a.h5", roots)
-    assert target.logical is None and local_uri(target, roots) == target.uri
+def test_plain_file_uri_outside_roots_is_served_under_legacy_paths(
+    roots: VirtualFileSystem,
+) -> None:
+    """A plain file: URI is a legacy file: served under ``legacy_paths`` only (tiled's own
+    ``readable_storage`` check comes first, in the catalog)."""
+    with pytest.raises(RefusedURIError, match="legacy_paths"):
+        resolve_uri("file://localhost/srv/data/a.h5", roots)
+    legacy = VirtualFileSystem(dict(roots.roots), defaults=False, legacy_paths=["/srv/data"])
+    target = resolve_uri("file://localhost/srv/data/a.h5", legacy)
+    assert target.logical is None and local_uri(target, legacy) == target.uri
 
 
 ESCAPES = {
