@@ -54,29 +54,29 @@ _secrets: set[str] = set()
 #: every registered secret and its encoded forms, longest first, as one alternation
 _secret_re: re.Pattern[str] | None = None
 
-#: Names whose value is secret wherever they appear as ``name: value`` or ``name=value``.
-_NAME = (
-    r"(?:[\w.-]*?(?:password|passwd|passphrase|secret|token|api[-_]?key|access[-_]?key"
-    r"|account[-_]?key|private[-_]?key|shared[-_]?key|encryption[-_]?key|signature"
-    r"|credential|authorization|cookie|sas)[\w.-]*|sig|x-ms-[\w-]+)"
+#: Field names whose value is secret wherever they appear as ``name: value``/``name=value``
+#: (searched inside the name: ``x-amz-security-token``, ``AccountKey``, ``sas_token``, ...).
+_SECRET_NAME = re.compile(
+    r"(?i)password|passwd|passphrase|secret|token|api[-_]?key|access[-_]?key|account[-_]?key"
+    r"|private[-_]?key|shared[-_]?key|encryption[-_]?key|signature|credential|authorization"
+    r"|cookie|sas"
 )
-#: Authorization schemes: the value runs to the end of the line (or the closing quote).
-_SCHEME = (
-    r"(?:Basic|Bearer|Digest|Negotiate|NTLM|SharedKey(?:Lite)?|SharedAccessSignature"
-    r"|AWS4-HMAC-SHA256|AWS|Token)\s+"
+#: ``name`` + separator: a whole word (never backtracked into, so the scan stays linear),
+#: maybe a closing quote (``'name': ...``), then ``:`` or ``=``.
+_FIELD = re.compile(r"(?<![\w.-])(?P<name>[\w.-]++)(?P<sep>['\"]?\s*+[:=]\s*+)")
+#: The value after a secret name: quoted (``b'...'`` too), an authorization scheme and its
+#: parameters (to the end of the line), or a bare run (a header line, a query or connection
+#: string field).
+_VALUE = re.compile(
+    r"(?P<prefix>b?)(?P<q>['\"])(?:\\.|(?!(?P=q))[^\\])*+(?P=q)"
+    r"|(?i:Basic|Bearer|Digest|Negotiate|NTLM|SharedKey(?:Lite)?|SharedAccessSignature"
+    r"|AWS4-HMAC-SHA256|AWS|Token)\s[^\r\n'\"]*+"
+    r"|[^\s&;,'\"<>)\]}]++"
 )
-#: ``'name': 'value'``, ``"name"="value"``, ``name: b'value'`` (reprs, JSON, kwargs)
-_QUOTED = re.compile(
-    rf"(?i)(?<![\w-])(?P<name>{_NAME})(?P<sep>['\"]?\s*[:=]\s*b?)(?P<q>['\"])"
-    r"(?P<value>(?:\\.|(?!(?P=q)).)*)(?P=q)"
-)
-#: ``Name: value`` header lines, ``name=value`` in query strings and connection strings
-_BARE = re.compile(
-    rf"(?i)(?<![\w-])(?P<name>{_NAME})(?P<sep>\s*[:=]\s*)(?P<q>)"
-    rf"(?P<value>{_SCHEME}[^\r\n'\"]*|[^\s&;,'\"<>)\]}}]+)"
-)
+#: An opening quote that is never closed: mask to the end of the line.
+_UNCLOSED = re.compile(r"b?['\"][^\r\n]*+")
 #: ``scheme://user:password@host``
-_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:)[^@\s/'\"]+@")
+_USERINFO = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^/\s:@'\"]*+:)[^@\s/'\"]++@")
 #: ``x-ms-*`` headers whose values say nothing secret (kept for debugging)
 _HARMLESS_X_MS = frozenset(
     {
@@ -103,12 +103,33 @@ _HARMLESS_X_MS = frozenset(
 )
 
 
-def _mask_value(match: re.Match[str]) -> str:
-    name = match.group("name")
-    if name.lower() in _HARMLESS_X_MS or not match.group("value"):
-        return match.group(0)
-    q = match.group("q")
-    return f"{name}{match.group('sep')}{q}{MASK}{q}"
+def _is_secret_name(name: str) -> bool:
+    lower = name.lower()
+    if lower.startswith("x-ms-"):
+        return lower not in _HARMLESS_X_MS
+    return lower == "sig" or _SECRET_NAME.search(name) is not None
+
+
+def _mask_fields(text: str) -> str:
+    """Mask the value of every field whose name looks secret (one pass, linear)."""
+    out: list[str] = []
+    pos = 0
+    for field in _FIELD.finditer(text):
+        if field.start() < pos or not _is_secret_name(field.group("name")):
+            continue
+        start = field.end()
+        value = _VALUE.match(text, start) or _UNCLOSED.match(text, start)
+        if value is None or value.end() == start:
+            continue
+        out.append(text[pos:start])
+        quote_char = value.group("q") if value.re is _VALUE else None
+        if quote_char:
+            out.append(f"{value.group('prefix')}{quote_char}{MASK}{quote_char}")
+        else:
+            out.append(MASK)
+        pos = value.end()
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _forms(secret: str) -> set[str]:
@@ -151,8 +172,7 @@ def redact_text(text: str, extra: Iterable[str] = ()) -> str:
     if ":" not in text and "=" not in text:
         return text  # no header, field or URL password can be in it
     text = _USERINFO.sub(rf"\1{MASK}@", text)
-    text = _QUOTED.sub(_mask_value, text)
-    return _BARE.sub(_mask_value, text)
+    return _mask_fields(text)
 
 
 # -- log records ------------------------------------------------------------------------------
