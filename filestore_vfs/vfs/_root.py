@@ -19,6 +19,7 @@ from typing import IO, Any, ClassVar, Protocol
 from ._atomic import AtomicWriteFile
 from ._errors import ERRNO_OF, REASON_OF, InvalidPathError, VFSError
 from ._paths import join_logical
+from ._redact import protect_logs, redact_text, register_secrets, scrub_exception
 from ._writer import Semantics, WriterView, guess_semantics
 
 __all__ = ["CrossProcessLock", "Entry", "Root", "SECRET_OPTION", "redact"]
@@ -50,11 +51,9 @@ class CrossProcessLock(Protocol):
 
 
 def redact(text: str, secrets: frozenset[str]) -> str:
-    """Replace every secret value in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """Replace every secret value in ``text`` with ``***`` (``secrets``, every registered
+    one, and values that look secret: :func:`._redact.redact_text`)."""
+    return redact_text(text, secrets)
 
 
 class Root(abc.ABC):
@@ -90,7 +89,24 @@ class Root(abc.ABC):
             self._writer = WriterView(str(writer_root), semantics)
         elif writer_path_semantics is not None:
             raise InvalidPathError("writer_path_semantics is set but writer_root is not")
-        self.secrets: frozenset[str] = frozenset()
+        self.secrets = frozenset()
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The values of this root's secret options (passwords, keys, tokens).
+
+        Assigning them registers them with the process's redactor (:mod:`._redact`) and
+        makes sure it scrubs every log record: they never reach a log, at any level, from
+        our code or from a library's, nor an error this root raises.
+        """
+        return self._secrets
+
+    @secrets.setter
+    def secrets(self, values: frozenset[str]) -> None:
+        self._secrets = frozenset(values)
+        if self._secrets:
+            register_secrets(self._secrets)
+            protect_logs()
 
     # -- identity -------------------------------------------------------------------------
     def bind(self, name: str) -> Root:
@@ -159,7 +175,8 @@ class Root(abc.ABC):
         """Re-raise backend errors with the logical path in the message and no secrets."""
         try:
             yield
-        except VFSError:
+        except VFSError as e:
+            self._scrub(e)
             raise
         except Exception as e:  # noqa: BLE001  # every backend error is mapped or re-raised
             if isinstance(e, OSError) and e.filename == logical:
@@ -183,13 +200,12 @@ class Root(abc.ABC):
         reason = REASON_OF.get(type(exc)) if not getattr(exc, "strerror", None) else None
         if reason is None:
             text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            reason = redact(str(text), self.secrets)
+            reason = redact_text(str(text), self.secrets)
         return f"{reason} (root /{self.name} on {self.url()})"
 
     def _scrub(self, exc: BaseException) -> BaseException:
-        if self.secrets:
-            exc.args = tuple(redact(a, self.secrets) if isinstance(a, str) else a for a in exc.args)
-        return exc
+        """Remove secrets from ``exc`` and its whole chain of causes and contexts."""
+        return scrub_exception(exc, self.secrets)
 
     # -- operations on relative paths (what a backend implements) ------------------------
     # Paths are relative POSIX paths that :mod:`._paths` checked and :meth:`confine` allowed;

@@ -67,7 +67,7 @@ def _keygen(ssh_keygen: str, path: Path, comment: str) -> str:
     return path.with_suffix(".pub").read_text().strip()
 
 
-def _config(work: Path, port: int, user: str, sftp_root: Path) -> str:
+def _config(work: Path, port: int, user: str, sftp_root: Path, password_auth: bool) -> str:
     return f"""
 Port {port}
 ListenAddress {HOST}
@@ -77,7 +77,7 @@ AuthorizedKeysFile {work}/authorized_keys
 AllowUsers {user}
 StrictModes no
 PubkeyAuthentication yes
-PasswordAuthentication no
+PasswordAuthentication {"yes" if password_auth else "no"}
 KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin prohibit-password
@@ -148,8 +148,12 @@ def _ensure_privsep_dir() -> None:
 
 
 @contextlib.contextmanager
-def sshd_server() -> Iterator[SshdServer]:
-    """Run sshd on a free loopback port with throw-away keys in a temp dir."""
+def sshd_server(password_auth: bool = False) -> Iterator[SshdServer]:
+    """Run sshd on a free loopback port with throw-away keys in a temp dir.
+
+    ``password_auth``: also offer password authentication, so a client really sends a
+    password (every password fails: the user's is not known to the tests).
+    """
     sshd = require_executable("sshd", HINT, ["/usr/sbin/sshd"])
     ssh_keygen = require_executable("ssh-keygen", HINT)
     require_executable("sftp", HINT)
@@ -164,7 +168,7 @@ def sshd_server() -> Iterator[SshdServer]:
         conf = work / "sshd_config"
 
         def prepare(ports: tuple[int, ...]) -> list[str]:
-            conf.write_text(_config(work, ports[0], user, work / "root"))
+            conf.write_text(_config(work, ports[0], user, work / "root", password_auth))
             return [sshd, "-D", "-e", "-f", str(conf)]
 
         proc, (port,) = launch("sshd", prepare, lambda ports: _probe(ports[0]), work)

@@ -15,6 +15,7 @@ from typing import IO, Any, ClassVar, Literal
 
 from .._cache import cache_directory, cached_file
 from .._errors import ConfigError, is_a_directory
+from .._redact import protect_logs
 from .._root import Root
 from ._fsspec import FsspecRoot
 from ._streams import StreamReader
@@ -76,6 +77,7 @@ class NetworkRoot(Root):
         **common: Any,
     ) -> None:
         super().__init__(**common)
+        protect_logs()  # the clients this root creates log through the redactor
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self.retry_backoff = float(retry_backoff)
