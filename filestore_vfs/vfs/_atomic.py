@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import IO, Any
 
 __all__ = ["AtomicWriteFile", "AtomicTextFile"]
@@ -34,6 +36,20 @@ class AtomicWriteFile(io.BufferedIOBase):
         self._discard = discard
         self._release = release
         self.write = raw.write  # type: ignore[method-assign]  # no wrapper on the hot path
+        self._guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+
+    def guarded_by(self, guard: Callable[[], AbstractContextManager[Any]]) -> AtomicWriteFile:
+        """Run every ``write``, ``close`` and ``abort`` inside ``guard()`` (a root's error
+        translation, so an error at ``close()`` names the logical path); returns ``self``."""
+        raw_write = self._raw.write
+
+        def write(data: Any) -> int:
+            with guard():
+                return raw_write(data)
+
+        self._guard = guard
+        self.write = write  # type: ignore[method-assign]
+        return self
 
     def writable(self) -> bool:
         return True
@@ -72,31 +88,33 @@ class AtomicWriteFile(io.BufferedIOBase):
         """Finish the write: the new content replaces the old in one step."""
         if self.closed:
             return
-        try:
-            self._raw.close()
-            self._commit()
-        except BaseException:
-            self._discard_quietly()
-            raise
-        finally:
-            self._release()
-            super().close()
+        with self._guard():
+            try:
+                self._raw.close()
+                self._commit()
+            except BaseException:
+                self._discard_quietly()
+                raise
+            finally:
+                self._release()
+                super().close()
 
     def abort(self) -> None:
         """Give up the write: the temporary object is removed, the old content stays."""
         if self.closed:
             return
-        try:
-            self._raw.close()
-        finally:
-            self._discard_quietly()
-            self._release()
-            super().close()
+        with self._guard():
+            try:
+                self._raw.close()
+            finally:
+                self._discard_quietly()
+                self._release()
+                super().close()
 
     def _discard_quietly(self) -> None:
         try:
             self._discard()
-        except OSError:
+        except Exception:  # noqa: BLE001  # the first error is the one to report
             pass
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
