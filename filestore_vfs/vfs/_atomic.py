@@ -37,15 +37,24 @@ class AtomicWriteFile(io.BufferedIOBase):
         self._release = release
         self.write = raw.write  # type: ignore[method-assign]  # no wrapper on the hot path
         self._guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+        self._failed: BaseException | None = None
 
     def guarded_by(self, guard: Callable[[], AbstractContextManager[Any]]) -> AtomicWriteFile:
         """Run every ``write``, ``close`` and ``abort`` inside ``guard()`` (a root's error
-        translation, so an error at ``close()`` names the logical path); returns ``self``."""
+        translation, so an error at ``close()`` names the logical path); returns ``self``.
+
+        A write that failed (a dropped connection) may have left part of its data in the
+        temporary object, so ``close()`` after it discards the write instead of committing.
+        """
         raw_write = self._raw.write
 
         def write(data: Any) -> int:
-            with guard():
-                return raw_write(data)
+            try:
+                with guard():
+                    return raw_write(data)
+            except Exception as exc:
+                self._failed = exc
+                raise
 
         self._guard = guard
         self.write = write  # type: ignore[method-assign]
@@ -88,6 +97,16 @@ class AtomicWriteFile(io.BufferedIOBase):
         """Finish the write: the new content replaces the old in one step."""
         if self.closed:
             return
+        if self._failed is not None:
+            with contextlib.suppress(Exception):  # the failed write is the error to report
+                self.abort()
+            failed = self._failed
+            builtin = isinstance(failed, OSError) and type(failed).__module__ == "builtins"
+            raise (type(failed) if builtin else OSError)(
+                getattr(failed, "errno", None),
+                f"a write to {self.name} failed ({failed}), so nothing was committed",
+                self.name,
+            ) from failed
         with self._guard():
             try:
                 self._raw.close()

@@ -41,6 +41,7 @@ from .._errors import (
     connection_reset,
     io_error,
     permission_denied,
+    timed_out,
 )
 from .._paths import INTERNAL_PREFIX
 from .._root import Entry
@@ -181,7 +182,11 @@ class SFTPFile(LockFileRoot):
 
     def _make_fs(self) -> AbstractFileSystem:
         try:
-            return SSHFileSystem(self.hostname, **self._connect_options())
+            fs = SSHFileSystem(self.hostname, **self._connect_options())
+        except TimeoutError:  # fsspec's FSTimeoutError too
+            raise timed_out(
+                f"no answer from {self._where()} within {self.timeout:g} s (timeout)"
+            ) from None
         except PermissionError:
             raise permission_denied(
                 f"authentication failed for user {self.username or '(default)'} on "
@@ -193,6 +198,8 @@ class SFTPFile(LockFileRoot):
                 "not match it: refusing to connect (a changed key can mean a "
                 "man-in-the-middle); check the key with the server's administrator",
             ) from None
+        _quiet_lost_tasks(fs.loop)
+        return fs
 
     @property
     def base(self) -> str:
@@ -232,15 +239,17 @@ class SFTPFile(LockFileRoot):
         """
         logical = self.logical(rel)
         with self.translate(logical):
-            top, real = self.retrying(lambda: self._sync(self._resolve_pair(rel)))
+            top, real = self.retrying(lambda: self._sync(lambda: self._resolve_pair(rel)))
         if not _inside(real, top):
             raise PathEscapeError(
                 f"{logical} leads outside root /{self.name} through a symlink on the server "
                 f"({self._where()}); nothing outside a root is reachable"
             )
 
-    def _sync(self, coro: Any) -> Any:
-        return sync(self.fs.loop, lambda: coro)
+    def _sync(self, make: Any) -> Any:
+        """Run the coroutine ``make()`` on sshfs's loop (made once the connection is)."""
+        loop = self.fs.loop
+        return sync(loop, make)
 
     async def _resolve_pair(self, rel: str) -> tuple[str, str]:
         """The root's real path (cached per connection) and ``rel``'s, on one channel."""
@@ -276,7 +285,7 @@ class SFTPFile(LockFileRoot):
             if item["type"] == "link":
                 links[name] = entry
         if links:
-            judged = self._sync(self._judge_links(rel, list(links)))
+            judged = self._sync(lambda: self._judge_links(rel, list(links)))
             for name, entry in links.items():
                 if judged[name] is None:
                     entries.remove(entry)
@@ -315,6 +324,27 @@ class SFTPFile(LockFileRoot):
             super().rmdir(rel, recursive=recursive)
             return
         sync(self.fs.loop, self.fs._rmdir, self.fs_path(rel))
+
+
+def _quiet_lost_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncssh's parallel reads and writes leave their sibling requests' errors unretrieved
+    when the connection drops (the first error is raised, with the logical path); asyncio
+    would print each as "Task exception was never retrieved". Those, and only those, are
+    dropped on fsspec's loop."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "_vfs_quiet", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), _LOST):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler._vfs_quiet = True  # type: ignore[attr-defined]
+    loop.call_soon_threadsafe(loop.set_exception_handler, handler)
 
 
 def _inside(real: str, top: str) -> bool:
