@@ -38,6 +38,7 @@ class AtomicWriteFile(io.BufferedIOBase):
         self.write = raw.write  # type: ignore[method-assign]  # no wrapper on the hot path
         self._guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
         self._failed: BaseException | None = None
+        self._closing = False  # the raw file is closed (or failed to close): nothing to flush
 
     def guarded_by(self, guard: Callable[[], AbstractContextManager[Any]]) -> AtomicWriteFile:
         """Run every ``write``, ``close`` and ``abort`` inside ``guard()`` (a root's error
@@ -90,7 +91,7 @@ class AtomicWriteFile(io.BufferedIOBase):
         return self._raw.tell()
 
     def flush(self) -> None:
-        if not self._raw.closed:
+        if not self._closing and not self._raw.closed:
             self._raw.flush()
 
     def close(self) -> None:
@@ -107,28 +108,33 @@ class AtomicWriteFile(io.BufferedIOBase):
                 f"a write to {self.name} failed ({failed}), so nothing was committed",
                 self.name,
             ) from failed
-        with self._guard():
-            try:
+        # each step in its own guard: a lost connection is noticed (and dropped) by the root
+        # before the discard and the release, which then use a new one or fail at once
+        self._closing = True
+        try:
+            with self._guard():
                 self._raw.close()
+            with self._guard():
                 self._commit()
-            except BaseException:
-                self._discard_quietly()
-                raise
-            finally:
-                self._release()
-                super().close()
+        except BaseException:
+            self._discard_quietly()
+            raise
+        finally:
+            self._release()
+            super().close()
 
     def abort(self) -> None:
         """Give up the write: the temporary object is removed, the old content stays."""
         if self.closed:
             return
-        with self._guard():
-            try:
+        self._closing = True
+        try:
+            with self._guard():
                 self._raw.close()
-            finally:
-                self._discard_quietly()
-                self._release()
-                super().close()
+        finally:
+            self._discard_quietly()
+            self._release()
+            super().close()
 
     def _discard_quietly(self) -> None:
         try:

@@ -23,11 +23,18 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from .._atomic import AtomicWriteFile
+from .._root import Entry
 from ._fsspec import DirectoryRoot
 from ._lockfile import DEFAULT_LOCK_TIMEOUT, LockFile
 from ._network import FsspecNetworkRoot
 
 __all__ = ["LockFileRoot"]
+
+#: Lock files of this process whose release failed on a lost connection, by server
+#: (``(class, host, port)``): any root of this process on that server removes them when it
+#: next connects, if they still name this process.
+_UNRELEASED: dict[tuple[str, str, int], set[str]] = {}
+_UNRELEASED_GUARD = threading.Lock()
 
 
 class LockFileRoot(FsspecNetworkRoot, DirectoryRoot):
@@ -43,14 +50,13 @@ class LockFileRoot(FsspecNetworkRoot, DirectoryRoot):
     def __init__(self, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, **common: Any) -> None:
         super().__init__(**common)
         self.lock_timeout = float(lock_timeout)
-        #: lock files of ours whose release failed on a lost connection (see _LostLock)
-        self._unreleased: set[str] = set()
-        self._unreleased_guard = threading.Lock()
 
     def _where(self) -> str:
         return f"{self.hostname}:{self.port}"
 
     def cross_process_lock(self, rel: str) -> LockFile:
+        if _UNRELEASED.get(self._server()):  # another root of ours lost its connection
+            self._remove_unreleased(self.fs)
         return _LostLock(self, self._lock_path(rel), self.logical(rel), timeout=self.lock_timeout)
 
     def open_write(self, rel: str, mode: str, release: Callable[[], None]) -> AtomicWriteFile:
@@ -60,20 +66,49 @@ class LockFileRoot(FsspecNetworkRoot, DirectoryRoot):
         logical = self.logical(rel)
         return writer.guarded_by(lambda: self.translate(logical))
 
+    def ls(self, rel: str) -> list[Entry]:
+        """The entries; symlinks the listing shows (entries marked ``link``: SFTP; Samba
+        shows none) are judged by :meth:`judge_links`: left out if they lead out of the root
+        or to the directory itself or an ancestor (a walk through those would not end)."""
+        entries = super().ls(rel)
+        links = {e["name"].rsplit("/", 1)[-1]: e for e in entries if e.pop("link", False)}
+        if not links:
+            return entries
+        verdicts = self.judge_links(rel, list(links))
+        for name, entry in links.items():
+            verdict = verdicts.get(name)
+            if verdict is None:
+                entries.remove(entry)
+            else:
+                entry.update(verdict)
+        return entries
+
+    def judge_links(self, rel: str, names: list[str]) -> dict[str, dict[str, Any] | None]:
+        """``None`` (leave out) or the type and size of what each link in ``rel`` leads to."""
+        return dict.fromkeys(names)  # a backend that shows links judges them
+
     # -- the connection -------------------------------------------------------------------
     @property
     def fs(self) -> AbstractFileSystem:
         """The filesystem; on a new connection, our lock files left by a lost one go first."""
+        fresh = self._fs is None
         fs = super().fs
-        if self._unreleased:
+        if fresh and _UNRELEASED.get(self._server()):
             self._remove_unreleased(fs)
         return fs
+
+    def _server(self) -> tuple[str, str, int]:
+        return (type(self).__name__, str(self.hostname).lower(), int(self.port))
+
+    def _remember_unreleased(self, path: str) -> None:
+        with _UNRELEASED_GUARD:
+            _UNRELEASED.setdefault(self._server(), set()).add(path)
 
     def _remove_unreleased(self, fs: AbstractFileSystem) -> None:
         """Remove the lock files this process could not release (its connection was lost):
         each only if it still names this host and process (nobody took it over meanwhile)."""
-        with self._unreleased_guard:
-            paths, self._unreleased = self._unreleased, set()
+        with _UNRELEASED_GUARD:
+            paths = _UNRELEASED.pop(self._server(), set())
         for path in paths:
             try:
                 holder = json.loads(fs.cat_file(path))
@@ -84,8 +119,7 @@ class LockFileRoot(FsspecNetworkRoot, DirectoryRoot):
             except ValueError:
                 pass  # not a lock of ours (half-written by someone else): the stale rules judge it
             except Exception:  # noqa: BLE001  # lost again: try on the next connection
-                with self._unreleased_guard:
-                    self._unreleased.add(path)
+                self._remember_unreleased(path)
 
     def close(self) -> None:
         self._forget_connection()
@@ -122,5 +156,4 @@ class _LostLock(LockFile):
         held = self.held
         super().release()
         if held and self._root._fs is not self.fs:  # the connection was dropped meanwhile
-            with self._root._unreleased_guard:
-                self._root._unreleased.add(self.path)
+            self._root._remember_unreleased(self.path)

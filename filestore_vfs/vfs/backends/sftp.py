@@ -43,7 +43,6 @@ from .._errors import (
     permission_denied,
     timed_out,
 )
-from .._paths import INTERNAL_PREFIX
 from .._root import Entry
 from ._lockfile_root import LockFileRoot
 
@@ -265,33 +264,19 @@ class SFTPFile(LockFileRoot):
         return top, real
 
     # -- listing ------------------------------------------------------------------------
-    def ls(self, rel: str) -> list[Entry]:
-        """The entries, without the links that lead out of the root or to this directory
-        or one above it (a walk through those would not end). The listing's attributes are
-        the entries' own (lstat), so only links cost requests: a realpath and a stat each,
-        all in flight together."""
-        if rel == "" and not self.fs.exists(self.base):
-            return []  # the root's directory is made on the first write
-        raw = self.fs.ls(self.fs_path(rel), detail=True)
-        entries: list[Entry] = []
-        links: dict[str, Entry] = {}
-        for item in raw:
-            sub = self.rel_of(item["name"])
-            name = sub.rsplit("/", 1)[-1]
-            if sub == rel or name.startswith(INTERNAL_PREFIX):
-                continue
-            entry = self._entry(sub, item)
-            entries.append(entry)
-            if item["type"] == "link":
-                links[name] = entry
-        if links:
-            judged = self._sync(lambda: self._judge_links(rel, list(links)))
-            for name, entry in links.items():
-                if judged[name] is None:
-                    entries.remove(entry)
-                else:
-                    entry.update(judged[name])
-        return entries
+    def _entry(self, rel: str, raw: dict[str, Any]) -> Entry:
+        """sshfs lists what the directory holds (lstat): a symlink is marked for
+        :meth:`~._lockfile_root.LockFileRoot.ls`, which asks :meth:`judge_links` about it."""
+        entry = super()._entry(rel, raw)
+        if raw.get("type") == "link":
+            entry["link"] = True
+        return entry
+
+    def judge_links(self, rel: str, names: list[str]) -> dict[str, dict[str, Any] | None]:
+        """For each link in ``rel``: ``None`` to leave it out (it leads out of the root, or to
+        this directory or one above it), else the type and size of what it leads to. A
+        realpath and a stat per link, all in flight together."""
+        return self._sync(lambda: self._judge_links(rel, names))
 
     async def _judge_links(self, rel: str, names: list[str]) -> dict[str, dict[str, Any] | None]:
         """For each link: ``None`` (leave it out) or the type and size of what it leads to."""

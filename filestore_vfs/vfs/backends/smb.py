@@ -152,6 +152,7 @@ class SMBFile(LockFileRoot):
         connection = smb_pool._SMB_CONNECTIONS.get(self._pool_key())
         if connection is not None:
             _Watchdog.watch(connection, self.timeout)
+        fs.connected = True
         self._check_share(fs)
         return fs
 
@@ -396,16 +397,44 @@ class _ReplacingSMBFileSystem(SMBFileSystem):
     replace.
     """
 
-    #: set when the root dropped this filesystem's connection: every call then fails at once
-    #: (smbclient would otherwise quietly open a new connection without the root's
-    #: credentials or timeout, for whoever still holds this object: a lock's release)
+    #: set when the root dropped this filesystem's connection, or the connection died:
+    #: every call then fails at once (smbclient would otherwise quietly open a new
+    #: connection, without the root's credentials and with its own 60 s timeout)
     retired = False
+    #: set once the connection is made (the first call is the registration itself)
+    connected = False
 
     @property
     def _port(self) -> int:
+        port = 445 if self.port is None else int(self.port)
+        if self.connected and not self.retired:
+            pooled = smb_pool._SMB_CONNECTIONS.get(f"{str(self.host).lower()}:{port}")
+            self.retired = pooled is None or not pooled.transport.connected
         if self.retired:
             raise connection_reset("the connection was dropped (a new one is made on next use)")
-        return 445 if self.port is None else int(self.port)
+        return port
+
+    # fsspec's exists/isdir/isfile answer "no" to any error; a server that does not answer
+    # is an error, not a missing file
+    def _kind(self, path: str) -> str | None:
+        try:
+            return str(self.info(path)["type"])
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            raise
+
+    def exists(self, path: str, **kw: Any) -> bool:
+        return self._kind(path) is not None
+
+    def lexists(self, path: str, **kw: Any) -> bool:
+        return self._kind(path) is not None
+
+    def isdir(self, path: str) -> bool:
+        return self._kind(path) == "directory"
+
+    def isfile(self, path: str) -> bool:
+        return self._kind(path) == "file"
 
     def cp_file(self, path1: str, path2: str, **kw: Any) -> None:
         self.copy(path1, path2)  # a server-side copy
