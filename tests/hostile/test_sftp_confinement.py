@@ -339,3 +339,25 @@ def test_smb_share_level_link_out_of_the_share_looks_missing(smb_site: Site) -> 
     with pytest.raises(OSError):
         vfs.write_bytes(f"{c.link}/new.bin", b"x")
     assert not (c.guarded[0] / "new.bin").exists()
+
+
+def test_recursive_rmdir_removes_links_not_what_they_lead_to(
+    site: Site, vfs: VirtualFileSystem
+) -> None:
+    """A tree holding links out of the root (to a directory and a file) is removed; the
+    links go, what they lead to stays. On SMB the server hides links out of the share, so
+    the client cannot remove them: the directory is "not empty", and the outside intact."""
+    c = build(site, "dir_out")
+    case = site.root_dir / c.case.split("/")[2]
+    outside = c.guarded[0]
+    os.symlink(outside, case / "sub" / "deep-out")
+    os.symlink(outside / "SECRET.txt", case / "sub" / "file-out")
+    before = snapshot(outside)
+    if site.name == "smb":
+        with pytest.raises(OSError, match="not empty"):
+            vfs.rmdir(c.case, recursive=True)
+        assert (case / "sub" / "deep-out").is_symlink()
+    else:
+        vfs.rmdir(c.case, recursive=True)
+        assert not case.exists()
+    assert snapshot(outside) == before
