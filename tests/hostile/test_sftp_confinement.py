@@ -218,8 +218,9 @@ INSIDE_ERRORS: dict[tuple[str, str, str], type[BaseException]] = {
     # Samba will not rename over a name that leads to the file being read (the source)
     ("smb", "file_in", "copy_to"): OSError,
     # Samba shows an ancestor link as a plain directory: a walk through it goes round
-    # until the server's link limit, then fails (SFTP leaves the link out of listings)
-    ("smb", "ancestor", "find"): FileNotFoundError,
+    # until it fails (the server's link limit, or the VFS's loop check); SFTP leaves the
+    # link out of listings
+    ("smb", "ancestor", "find"): OSError,
 }
 
 
