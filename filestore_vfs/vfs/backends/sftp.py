@@ -352,10 +352,11 @@ async def _real_path(sftp: Any, path: str) -> str:
             break
         except _UNRESOLVED:
             head, name = posixpath.split(current.rstrip("/"))
-            if not name or head == current:
-                raise
+            parent = head or "."
+            if not name or parent == current:
+                raise  # nothing above it to judge by (the login directory, or "/")
             tail.insert(0, name)
-            current = head or "."
+            current = parent
     if not tail:
         return str(real)
     first = posixpath.join(real, tail[0])
