@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import IO, Any
 
 __all__ = ["AtomicWriteFile", "AtomicTextFile"]
@@ -34,6 +36,30 @@ class AtomicWriteFile(io.BufferedIOBase):
         self._discard = discard
         self._release = release
         self.write = raw.write  # type: ignore[method-assign]  # no wrapper on the hot path
+        self._guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+        self._failed: BaseException | None = None
+        self._closing = False  # the raw file is closed (or failed to close): nothing to flush
+
+    def guarded_by(self, guard: Callable[[], AbstractContextManager[Any]]) -> AtomicWriteFile:
+        """Run every ``write``, ``close`` and ``abort`` inside ``guard()`` (a root's error
+        translation, so an error at ``close()`` names the logical path); returns ``self``.
+
+        A write that failed (a dropped connection) may have left part of its data in the
+        temporary object, so ``close()`` after it discards the write instead of committing.
+        """
+        raw_write = self._raw.write
+
+        def write(data: Any) -> int:
+            try:
+                with guard():
+                    return raw_write(data)
+            except Exception as exc:
+                self._failed = exc
+                raise
+
+        self._guard = guard
+        self.write = write  # type: ignore[method-assign]
+        return self
 
     def writable(self) -> bool:
         return True
@@ -65,16 +91,31 @@ class AtomicWriteFile(io.BufferedIOBase):
         return self._raw.tell()
 
     def flush(self) -> None:
-        if not self._raw.closed:
+        if not self._closing and not self._raw.closed:
             self._raw.flush()
 
     def close(self) -> None:
         """Finish the write: the new content replaces the old in one step."""
         if self.closed:
             return
+        if self._failed is not None:
+            with contextlib.suppress(Exception):  # the failed write is the error to report
+                self.abort()
+            failed = self._failed
+            builtin = isinstance(failed, OSError) and type(failed).__module__ == "builtins"
+            raise (type(failed) if builtin else OSError)(
+                getattr(failed, "errno", None),
+                f"a write to {self.name} failed ({failed}), so nothing was committed",
+                self.name,
+            ) from failed
+        # each step in its own guard: a lost connection is noticed (and dropped) by the root
+        # before the discard and the release, which then use a new one or fail at once
+        self._closing = True
         try:
-            self._raw.close()
-            self._commit()
+            with self._guard():
+                self._raw.close()
+            with self._guard():
+                self._commit()
         except BaseException:
             self._discard_quietly()
             raise
@@ -86,8 +127,10 @@ class AtomicWriteFile(io.BufferedIOBase):
         """Give up the write: the temporary object is removed, the old content stays."""
         if self.closed:
             return
+        self._closing = True
         try:
-            self._raw.close()
+            with self._guard():
+                self._raw.close()
         finally:
             self._discard_quietly()
             self._release()
@@ -96,7 +139,7 @@ class AtomicWriteFile(io.BufferedIOBase):
     def _discard_quietly(self) -> None:
         try:
             self._discard()
-        except OSError:
+        except Exception:  # noqa: BLE001  # the first error is the one to report
             pass
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

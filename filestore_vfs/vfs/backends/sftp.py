@@ -8,11 +8,24 @@ Writes go to a hidden temporary sibling that is renamed over the target with the
 ``posix-rename@openssh.com`` extension (sshfs's ``mv``), which replaces it in one step. A lock
 file next to the target (:mod:`._lockfile`) keeps writers in other processes and on other
 machines out; both are :class:`~._lockfile_root.LockFileRoot`'s.
+
+Confinement does not trust the server: before every operation the path is resolved on the
+server with SFTP ``realpath`` (one request; the root's own real path is asked once per
+connection) and compared with the root's real path, so a symlink inside the root that leads
+out of it is refused with :class:`PathEscapeError`. A path that does not exist yet is judged
+by its deepest existing ancestor, and a dangling link by its target's text. Listings leave
+out the links that lead out of the root or to the directory itself or an ancestor (so a
+walk always ends). A frozen server is noticed by SSH keepalives: after about ``timeout``
+seconds without an answer the connection is dropped, and every operation waiting on it,
+``close()`` included, fails with an error naming the logical path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import posixpath
+import stat
 import warnings
 from typing import Any
 
@@ -22,7 +35,15 @@ from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 from sshfs import SSHFileSystem
 
-from .._errors import ConfigError, connection_reset, io_error, permission_denied
+from .._errors import (
+    ConfigError,
+    PathEscapeError,
+    connection_reset,
+    io_error,
+    permission_denied,
+    timed_out,
+)
+from .._root import Entry
 from ._lockfile_root import LockFileRoot
 
 __all__ = ["SFTPFile", "SSHFile"]
@@ -34,6 +55,25 @@ _SFTP_ERRORS: tuple[tuple[type[Exception], type[OSError]], ...] = (
     (asyncssh.sftp.SFTPFileAlreadyExists, FileExistsError),
     (asyncssh.sftp.SFTPFileIsADirectory, IsADirectoryError),
     (asyncssh.sftp.SFTPNotADirectory, NotADirectoryError),
+)
+#: What a lost or dropped connection raises, from asyncssh and from sshfs's channel pool.
+_LOST = (
+    asyncssh.ConnectionLost,
+    asyncssh.sftp.SFTPConnectionLost,
+    asyncssh.sftp.SFTPNoConnection,
+    asyncssh.ChannelOpenError,
+    asyncssh.DisconnectError,
+    ConnectionError,
+    EOFError,
+    BrokenPipeError,
+)
+#: realpath failures after which the path is judged by its parent (missing, a dangling link,
+#: a loop, no permission to search it).
+_UNRESOLVED = (
+    asyncssh.sftp.SFTPNoSuchFile,
+    asyncssh.sftp.SFTPFailure,
+    asyncssh.sftp.SFTPPermissionDenied,
+    asyncssh.sftp.SFTPNoSuchPath,
 )
 _SFTP_ERRNO = {
     PermissionError: 13,
@@ -113,6 +153,11 @@ class SFTPFile(LockFileRoot):
             "connect_timeout": self.timeout,
             "login_timeout": self.timeout,
             "skip_instance_cache": True,
+            # a frozen server (or a dead link without a reset) is noticed within ~timeout:
+            # a keepalive every timeout/2 s, the connection dropped when two go unanswered,
+            # which fails every request waiting on it (reads, writes, close()) at once
+            "keepalive_interval": max(self.timeout / 2, 0.05),
+            "keepalive_count_max": 1,
         }
         options["encryption_algs"] = _fast_ciphers_first()
         if self.username:
@@ -136,7 +181,11 @@ class SFTPFile(LockFileRoot):
 
     def _make_fs(self) -> AbstractFileSystem:
         try:
-            return SSHFileSystem(self.hostname, **self._connect_options())
+            fs = SSHFileSystem(self.hostname, **self._connect_options())
+        except TimeoutError:  # fsspec's FSTimeoutError too
+            raise timed_out(
+                f"no answer from {self._where()} within {self.timeout:g} s (timeout)"
+            ) from None
         except PermissionError:
             raise permission_denied(
                 f"authentication failed for user {self.username or '(default)'} on "
@@ -148,6 +197,8 @@ class SFTPFile(LockFileRoot):
                 "not match it: refusing to connect (a changed key can mean a "
                 "man-in-the-middle); check the key with the server's administrator",
             ) from None
+        _quiet_lost_tasks(fs.loop)
+        return fs
 
     @property
     def base(self) -> str:
@@ -162,9 +213,10 @@ class SFTPFile(LockFileRoot):
     def map_error(self, exc: BaseException) -> BaseException | None:
         if isinstance(exc, asyncssh.PermissionDenied):
             return permission_denied(f"authentication failed on {self._where()}")
-        if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.sftp.SFTPConnectionLost)):
+        if isinstance(exc, _LOST):
             self._forget_connection()
-            return connection_reset(f"lost the connection to {self._where()}")
+            reason = "no answer within the timeout" if "keepalive" in str(exc) else str(exc)
+            return connection_reset(f"lost the connection to {self._where()} ({reason})")
         for kind, builtin in _SFTP_ERRORS:
             if isinstance(exc, kind):
                 return builtin(_SFTP_ERRNO[builtin], f"{exc} (on {self._where()})")
@@ -173,8 +225,79 @@ class SFTPFile(LockFileRoot):
         return None
 
     def _connection_lost(self, exc: BaseException) -> bool:
-        lost = (asyncssh.ConnectionLost, asyncssh.sftp.SFTPConnectionLost, ConnectionError)
-        return isinstance(exc, lost)
+        return isinstance(exc, _LOST)
+
+    # -- confinement ----------------------------------------------------------------------
+    def confine(self, rel: str) -> None:
+        """Refuse ``rel`` if the server resolves it (symlinks followed) outside the root.
+
+        One ``realpath`` request for a path that exists, or whose parent does (OpenSSH
+        resolves a missing last component); one more per missing ancestor, and an
+        ``lstat`` and ``readlink`` for a dangling link. The root's real path is asked once
+        per connection.
+        """
+        logical = self.logical(rel)
+        with self.translate(logical):
+            top, real = self.retrying(lambda: self._sync(lambda: self._resolve_pair(rel)))
+        if not _inside(real, top):
+            raise PathEscapeError(
+                f"{logical} leads outside root /{self.name} through a symlink on the server "
+                f"({self._where()}); nothing outside a root is reachable"
+            )
+
+    def _sync(self, make: Any) -> Any:
+        """Run the coroutine ``make()`` on sshfs's loop (made once the connection is)."""
+        loop = self.fs.loop
+        return sync(loop, make)
+
+    async def _resolve_pair(self, rel: str) -> tuple[str, str]:
+        """The root's real path (cached per connection) and ``rel``'s, on one channel."""
+        fs = self.fs
+        async with fs._pool.get() as sftp:
+            cached = getattr(self, "_top", None)
+            if cached is not None and cached[0] is fs:
+                top = cached[1]
+            else:
+                top = await _real_path(sftp, self.base)
+                self._top = (fs, top)
+            real = top if not rel else await _real_path(sftp, self.fs_path(rel))
+        return top, real
+
+    # -- listing ------------------------------------------------------------------------
+    def _entry(self, rel: str, raw: dict[str, Any]) -> Entry:
+        """sshfs lists what the directory holds (lstat): a symlink is marked for
+        :meth:`~._lockfile_root.LockFileRoot.ls`, which asks :meth:`judge_links` about it."""
+        entry = super()._entry(rel, raw)
+        if raw.get("type") == "link":
+            entry["link"] = True
+        return entry
+
+    def judge_links(self, rel: str, names: list[str]) -> dict[str, dict[str, Any] | None]:
+        """For each link in ``rel``: ``None`` to leave it out (it leads out of the root, or to
+        this directory or one above it), else the type and size of what it leads to. A
+        realpath and a stat per link, all in flight together."""
+        return self._sync(lambda: self._judge_links(rel, names))
+
+    async def _judge_links(self, rel: str, names: list[str]) -> dict[str, dict[str, Any] | None]:
+        """For each link: ``None`` (leave it out) or the type and size of what it leads to."""
+        top, here = await self._resolve_pair(rel)
+        fs = self.fs
+
+        async def judge(name: str) -> dict[str, Any] | None:
+            async with fs._pool.get() as sftp:
+                real = await _real_path(sftp, f"{self.fs_path(rel).rstrip('/')}/{name}")
+                if not _inside(real, top) or _inside(here, real):
+                    return None  # outside, or this directory or an ancestor: a loop
+                try:
+                    attrs = await sftp.stat(real)
+                except asyncssh.sftp.SFTPError:
+                    return {"type": "file", "size": 0}  # dangling, judged inside by its text
+            if stat.S_ISDIR(attrs.permissions or 0):
+                return {"type": "directory", "size": 0}
+            return {"type": "file", "size": int(attrs.size or 0)}
+
+        results = await asyncio.gather(*(judge(n) for n in names))
+        return dict(zip(names, results, strict=True))
 
     # -- operations -----------------------------------------------------------------------
     def lock_key(self, rel: str) -> tuple[Any, ...]:
@@ -186,6 +309,65 @@ class SFTPFile(LockFileRoot):
             super().rmdir(rel, recursive=recursive)
             return
         sync(self.fs.loop, self.fs._rmdir, self.fs_path(rel))
+
+
+def _quiet_lost_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncssh's parallel reads and writes leave their sibling requests' errors unretrieved
+    when the connection drops (the first error is raised, with the logical path); asyncio
+    would print each as "Task exception was never retrieved". Those, and only those, are
+    dropped on fsspec's loop."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "_vfs_quiet", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), _LOST):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler._vfs_quiet = True  # type: ignore[attr-defined]
+    loop.call_soon_threadsafe(loop.set_exception_handler, handler)
+
+
+def _inside(real: str, top: str) -> bool:
+    return top == "/" or real == top or real.startswith(top.rstrip("/") + "/")
+
+
+async def _real_path(sftp: Any, path: str) -> str:
+    """``path`` with every symlink resolved by the server; a missing tail kept as text.
+
+    OpenSSH resolves a path whose last component is missing; a stricter server, a missing
+    ancestor or a dangling link fails, and the path is then judged by its deepest ancestor
+    that resolves. A dangling link there is judged by its target's text (nothing can be read
+    through it, and a write replaces the link itself).
+    """
+    tail: list[str] = []
+    current = path
+    while True:
+        try:
+            real = await sftp.realpath(current)
+            break
+        except _UNRESOLVED:
+            head, name = posixpath.split(current.rstrip("/"))
+            parent = head or "."
+            if not name or parent == current:
+                raise  # nothing above it to judge by (the login directory, or "/")
+            tail.insert(0, name)
+            current = parent
+    if not tail:
+        return str(real)
+    first = posixpath.join(real, tail[0])
+    try:
+        attrs = await sftp.lstat(first)
+    except asyncssh.sftp.SFTPError:
+        attrs = None
+    if attrs is not None and stat.S_ISLNK(attrs.permissions or 0):
+        target = await sftp.readlink(first)
+        first = posixpath.normpath(posixpath.join(real, target))
+    return posixpath.normpath(posixpath.join(first, *tail[1:]))
 
 
 def _fast_ciphers_first() -> list[str]:

@@ -6,6 +6,19 @@ Writes go to a hidden temporary sibling that replaces the target with one SMB re
 keeps writers in other processes and on other machines out; both are
 :class:`~._lockfile_root.LockFileRoot`'s.
 
+Waits are bounded: smbprotocol waits for a reply without a time limit, so each connection of
+ours gets a watchdog that shuts its socket down when requests are waiting and the server sent
+nothing for ``timeout`` seconds (a frozen or unreachable server); every call waiting on it then
+fails with an error naming the logical path, and the next operation connects again.
+
+Confinement rests on the server: Samba resolves symlinks itself and shows the client neither
+the links nor where they lead (a link has its target's attributes and file id), and
+smbprotocol resolves the links a Windows server reports only within the same share. With
+Samba's default ``wide links = no`` a link that leaves the *share* is not followed (it looks
+missing); a link to elsewhere in the share is followed, so a root whose ``root`` is a
+subdirectory is confined to the share, not to the subdirectory, unless the share sets
+``follow symlinks = no`` (or the root is a share of its own). See docs/how-to/smb.rst.
+
 smbprotocol keeps one process-wide pool of sessions per server and reuses a session for the
 same user name *without checking the password again*; a root whose password differs from a
 pooled session's therefore authenticates once on a private connection before it is used.
@@ -15,6 +28,9 @@ from __future__ import annotations
 
 import collections
 import errno
+import socket
+import threading
+import time
 from typing import IO, Any
 
 import smbclient
@@ -29,6 +45,7 @@ from .._errors import (
     io_error,
     not_found,
     permission_denied,
+    timed_out,
 )
 from ._lockfile_root import LockFileRoot
 from ._streams import ChunkedStream
@@ -90,6 +107,25 @@ class SMBFile(LockFileRoot):
     # -- the connection -------------------------------------------------------------------
     def _make_fs(self) -> SMBFileSystem:
         self._check_pooled_password()
+        # the session set-up waits without a limit too: a watchdog on the connection being
+        # made shuts it down if the whole set-up takes more than twice the timeout
+        setup = threading.Timer(2 * self.timeout + 1, self._abort_setup)
+        setup.daemon = True
+        setup.start()
+        try:
+            return self._connect()
+        finally:
+            setup.cancel()
+
+    def _pool_key(self) -> str:
+        return f"{self.hostname.lower()}:{self.port}"
+
+    def _abort_setup(self) -> None:
+        connection = smb_pool._SMB_CONNECTIONS.get(self._pool_key())
+        if connection is not None:
+            _Watchdog.shut(connection)
+
+    def _connect(self) -> SMBFileSystem:
         try:
             fs = _ReplacingSMBFileSystem(
                 host=self.hostname,
@@ -107,12 +143,22 @@ class SMBFile(LockFileRoot):
             raise self._auth_failed() from None
         except ValueError as exc:  # smbprotocol's "failed to connect" is a ValueError
             raise connection_refused(f"cannot connect to {self._where()}: {exc}") from None
+        except (smb_errors.SMBConnectionClosed, smb_errors.SMBException) as exc:
+            if isinstance(exc, smb_errors.SMBResponseException):
+                raise
+            raise timed_out(
+                f"no answer from {self._where()} within {self.timeout:g} s (timeout): {exc}"
+            ) from None
+        connection = smb_pool._SMB_CONNECTIONS.get(self._pool_key())
+        if connection is not None:
+            _Watchdog.watch(connection, self.timeout)
+        fs.connected = True
         self._check_share(fs)
         return fs
 
     def _check_pooled_password(self) -> None:
         """Authenticate on a private connection if the pool would reuse another password."""
-        key = f"{self.hostname.lower()}:{self.port}"
+        key = self._pool_key()
         connection = smb_pool._SMB_CONNECTIONS.get(key)
         if connection is None or not connection.transport.connected:
             return
@@ -164,10 +210,21 @@ class SMBFile(LockFileRoot):
             return not_found(f"share {self.share!r} does not exist on {self._where()}")
         if isinstance(exc, smb_errors.SMBConnectionClosed):
             self._forget_connection()
+            connection = smb_pool._SMB_CONNECTIONS.get(self._pool_key())
+            if connection is not None and getattr(connection, "_vfs_timed_out", False):
+                return timed_out(
+                    f"no answer from {self._where()} within {self.timeout:g} s (timeout); "
+                    "the connection was dropped"
+                )
             return connection_reset(f"lost the connection to {self._where()}")
         if isinstance(exc, smb_errors.SMBException):
             return io_error(f"SMB error from {self._where()}: {exc}")
         return None
+
+    def _forget_connection(self) -> None:
+        if isinstance(self._fs, _ReplacingSMBFileSystem):
+            self._fs.retired = True
+        super()._forget_connection()
 
     def _connection_lost(self, exc: BaseException) -> bool:
         dead_socket = isinstance(exc, OSError) and exc.errno in _DEAD_SOCKET
@@ -193,6 +250,65 @@ class SMBFile(LockFileRoot):
         if offset:
             f.seek(offset)
         return f
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when requests wait and the server sent nothing for
+    ``timeout`` seconds: smbprotocol's own waits (replies, and sends into a full socket) have
+    no limit. One per connection; roots sharing a pooled connection share the shortest
+    timeout. Shutting the socket down wakes every waiting call (``SMBConnectionClosed``)."""
+
+    def __init__(self, connection: Any, timeout: float) -> None:
+        self.connection = connection
+        self.timeout = timeout
+        self.last_rx = time.monotonic()
+        transport = connection.transport
+        receive = transport.recv
+
+        def recv(timeout: Any) -> bytes:
+            data = receive(timeout)
+            self.last_rx = time.monotonic()
+            return data
+
+        transport.recv = recv
+        thread = threading.Thread(target=self._run, name="vfs-smb-watchdog", daemon=True)
+        thread.start()
+
+    @classmethod
+    def watch(cls, connection: Any, timeout: float) -> None:
+        dog = getattr(connection, "_vfs_watchdog", None)
+        if dog is None:
+            connection._vfs_watchdog = cls(connection, timeout)
+        else:
+            dog.timeout = min(dog.timeout, timeout)
+
+    @staticmethod
+    def shut(connection: Any) -> None:
+        """Shut the socket down (not ``close``: a sender blocked in ``send`` holds its lock)."""
+        connection._vfs_timed_out = True
+        sock = getattr(connection.transport, "_sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _waiting(self) -> bool:
+        requests = list(self.connection.outstanding_requests.values())
+        return any(r.response is None for r in requests)
+
+    def _run(self) -> None:
+        stalled_since: float | None = None
+        while self.connection.transport.connected:
+            time.sleep(min(self.timeout / 4, 0.5))
+            now = time.monotonic()
+            if not self._waiting():
+                stalled_since = None
+            elif stalled_since is None or self.last_rx > stalled_since:
+                stalled_since = now
+            elif now - stalled_since >= self.timeout:
+                self.shut(self.connection)
+                return
 
 
 class _PipelinedReader(ChunkedStream):
@@ -280,6 +396,45 @@ class _ReplacingSMBFileSystem(SMBFileSystem):
     write and the rename of :class:`~._fsspec.DirectoryRoot` commit with ``mv``, so it must
     replace.
     """
+
+    #: set when the root dropped this filesystem's connection, or the connection died:
+    #: every call then fails at once (smbclient would otherwise quietly open a new
+    #: connection, without the root's credentials and with its own 60 s timeout)
+    retired = False
+    #: set once the connection is made (the first call is the registration itself)
+    connected = False
+
+    @property
+    def _port(self) -> int:
+        port = 445 if self.port is None else int(self.port)
+        if self.connected and not self.retired:
+            pooled = smb_pool._SMB_CONNECTIONS.get(f"{str(self.host).lower()}:{port}")
+            self.retired = pooled is None or not pooled.transport.connected
+        if self.retired:
+            raise connection_reset("the connection was dropped (a new one is made on next use)")
+        return port
+
+    # fsspec's exists/isdir/isfile answer "no" to any error; a server that does not answer
+    # is an error, not a missing file
+    def _kind(self, path: str) -> str | None:
+        try:
+            return str(self.info(path)["type"])
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            raise
+
+    def exists(self, path: str, **kw: Any) -> bool:
+        return self._kind(path) is not None
+
+    def lexists(self, path: str, **kw: Any) -> bool:
+        return self._kind(path) is not None
+
+    def isdir(self, path: str) -> bool:
+        return self._kind(path) == "directory"
+
+    def isfile(self, path: str) -> bool:
+        return self._kind(path) == "file"
 
     def cp_file(self, path1: str, path2: str, **kw: Any) -> None:
         self.copy(path1, path2)  # a server-side copy
