@@ -9,6 +9,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import IO, Any
 
+from ._errors import VFSError
+
 __all__ = ["AtomicWriteFile", "AtomicTextFile"]
 
 
@@ -102,6 +104,8 @@ class AtomicWriteFile(io.BufferedIOBase):
             with contextlib.suppress(Exception):  # the failed write is the error to report
                 self.abort()
             failed = self._failed
+            if isinstance(failed, VFSError):
+                raise failed  # ours already names the path and says what was kept
             builtin = isinstance(failed, OSError) and type(failed).__module__ == "builtins"
             raise (type(failed) if builtin else OSError)(
                 getattr(failed, "errno", None),

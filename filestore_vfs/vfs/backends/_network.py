@@ -8,7 +8,9 @@ is discarded (the old object stays) and the error is raised.
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
 import time
 from collections.abc import Callable
 from typing import IO, Any, ClassVar, Literal
@@ -249,3 +251,19 @@ class ForwardStream(StreamReader):
 
     def _drop(self) -> None:
         raise NotImplementedError
+
+
+@functools.lru_cache
+def user_timeout_sockets(timeout: float) -> Callable[[Any], socket.socket]:
+    """A socket factory for aiohttp connectors: sockets whose unacknowledged data (or zero
+    window) fails them after ``timeout`` (``TCP_USER_TIMEOUT``). aiohttp has no timeout while
+    it sends a body, so without this an upload to a server that stopped reading never ends."""
+
+    def make(addr_info: Any) -> socket.socket:
+        family, kind, proto, _, _ = addr_info
+        sock = socket.socket(family=family, type=kind, proto=proto)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout * 1000))
+        return sock
+
+    return make

@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import adlfs
+import aiohttp
 from azure.core import exceptions as azure_errors
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.storage.blob import BlobServiceClient, LinearRetry
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
@@ -40,7 +42,7 @@ from .._errors import (
     timed_out,
 )
 from .._paths import INTERNAL_PREFIX
-from ._network import ForwardStream
+from ._network import ForwardStream, user_timeout_sockets
 from ._objectstore import ObjectStoreRoot, ObjectUploadFile
 from ._streams import STREAM_CHUNK, ChunkedStream
 
@@ -155,6 +157,10 @@ class AzureBlobFile(ObjectStoreRoot):
 
     def _service_client(self, cls: Any, retry_cls: Any) -> Any:
         options = self._client_options(retry_cls)
+        if cls is AsyncBlobServiceClient:
+            options["transport"] = _BoundedAioHttpTransport(
+                timeout=self.timeout, connection_timeout=self.timeout, read_timeout=self.timeout
+            )
         # the SDK fetches its first 32 MiB in one piece by default: keep chunks small
         options.update(max_single_get_size=STREAM_CHUNK, max_chunk_get_size=STREAM_CHUNK)
         if self._connection_string and not self.blob_endpoint:
@@ -431,3 +437,25 @@ def _connection_fields(connection_string: str | None) -> dict[str, str]:
         ):
             fields[key] = value.strip()
     return fields
+
+
+class _BoundedAioHttpTransport(AioHttpTransport):
+    """The SDK's aiohttp transport on sockets with ``TCP_USER_TIMEOUT``: aiohttp has no
+    timeout while it sends a body, so an upload to a frozen server otherwise waited for the
+    kernel's own retransmission limit (minutes) whatever the root's ``timeout``."""
+
+    def __init__(self, *, timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._socket_timeout = timeout
+
+    async def open(self) -> None:
+        if self.session is None and self._session_owner:
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    socket_factory=user_timeout_sockets(self._socket_timeout)
+                ),
+                trust_env=self._use_env_settings,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        await super().open()

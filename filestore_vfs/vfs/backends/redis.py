@@ -469,13 +469,12 @@ class RedisFile(NetworkRoot):
         if self.isdir(rel) and rel:
             raise is_a_directory("is a directory")
         upload = RedisUpload(self, rel, mode)
-        return AtomicWriteFile(
-            upload,
-            name=self.logical(rel),
-            commit=upload.commit,
-            discard=upload.discard,
-            release=release,
+        logical = self.logical(rel)
+        writer = AtomicWriteFile(
+            upload, name=logical, commit=upload.commit, discard=upload.discard, release=release
         )
+        # errors of write and close (a frozen or dropped server) name the logical path
+        return writer.guarded_by(lambda: self.translate(logical))
 
 
 def _human(size: int) -> str:

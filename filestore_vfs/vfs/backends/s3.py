@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -40,7 +38,7 @@ from .._errors import (
     permission_denied,
     timed_out,
 )
-from ._network import ForwardStream
+from ._network import ForwardStream, user_timeout_sockets
 from ._objectstore import ObjectStoreRoot, ObjectUploadFile
 from ._streams import STREAM_CHUNK, read_upto
 
@@ -138,7 +136,7 @@ class S3File(ObjectStoreRoot):
                 "retries": {"total_max_attempts": 1},
                 # aiohttp has no timeout while it sends a body: the kernel's user timeout
                 # ends an upload to a server that stopped reading
-                "connector_args": {"socket_factory": _socket_factory(self.timeout)},
+                "connector_args": {"socket_factory": user_timeout_sockets(self.timeout)},
             },
             "default_block_size": self.part_size,
             "use_listings_cache": False,  # other processes write too: never list from a cache
@@ -258,20 +256,6 @@ class S3File(ObjectStoreRoot):
         """s3fs writes an empty object with an unconditional PUT; ``x`` needs the condition."""
         bucket, key, _ = self.fs.split_path(final)
         self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
-
-
-@functools.lru_cache
-def _socket_factory(timeout: float) -> Callable[[Any], socket.socket]:
-    """Sockets whose unacknowledged data (or zero window) fails them after ``timeout``."""
-
-    def make(addr_info: Any) -> socket.socket:
-        family, kind, proto, _, _ = addr_info
-        sock = socket.socket(family=family, type=kind, proto=proto)
-        if hasattr(socket, "TCP_USER_TIMEOUT"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout * 1000))
-        return sock
-
-    return make
 
 
 def _with_reason(exc: OSError) -> OSError:
