@@ -53,9 +53,11 @@ class NetworkRoot(Root):
     timeout
         Seconds to wait for the server on any one operation.
     cache
-        How reads are buffered: ``blocks`` (default; an LRU of ``block_size`` blocks, right
+        How reads are buffered: ``blocks`` (default; ranged reads for random access, right
         for HDF5), ``stream`` (8 MiB read-ahead) or ``file`` (a whole-file local copy in
         ``cache_dir``, reused while the remote size and mtime are unchanged).
+    block_size
+        Bytes per block of the ``blocks`` cache (default :attr:`default_block_size`).
     retries
         How many times a read is retried after a transient error (0: never).
     retry_backoff
@@ -64,6 +66,8 @@ class NetworkRoot(Root):
 
     #: Backend exception types that mean "try again" (besides :data:`TRANSIENT_ERRORS`).
     transient: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: ``block_size`` when the config gives none.
+    default_block_size: ClassVar[int] = 512 * 1024
 
     def __init__(
         self,
@@ -72,7 +76,7 @@ class NetworkRoot(Root):
         retries: int = 3,
         retry_backoff: float = 0.25,
         cache: CacheMode = "blocks",
-        block_size: int = 512 * 1024,
+        block_size: int | None = None,
         cache_dir: str | None = None,
         **common: Any,
     ) -> None:
@@ -82,7 +86,7 @@ class NetworkRoot(Root):
         self.retries = max(0, int(retries))
         self.retry_backoff = float(retry_backoff)
         self.cache = check_cache_mode(cache)
-        self.block_size = int(block_size)
+        self.block_size = int(block_size or self.default_block_size)
         self._cache_dir = cache_dir
 
     def is_transient(self, exc: BaseException) -> bool:

@@ -40,11 +40,13 @@ import asyncio
 import base64
 import email.utils
 import errno
+import http.client
 import io
 import os
 import posixpath
 import ssl
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -78,7 +80,7 @@ from .._paths import INTERNAL_PREFIX
 from .._root import Entry
 from ._lockfile import temp_name
 from ._network import FsspecNetworkRoot
-from ._streams import StreamReader, read_upto
+from ._streams import RangedReader, StreamReader, read_upto
 
 __all__ = ["HttpFile"]
 
@@ -95,6 +97,8 @@ _PROPFIND_BODY = (
 #: The symlink a deployer places in the root's directory on the server (pointing at any file
 #: outside it) so that a root with ``require_confinement`` can prove the server refuses links.
 PROBE_NAME = f"{INTERNAL_PREFIX}confinement-probe"
+#: Idle keep-alive connections a root keeps for its ranged reads.
+IDLE_CONNECTIONS = 4
 #: Any HTTP status is an answer (the caller decides what it means).
 _ANY_STATUS = tuple(range(100, 600))
 #: How many bytes an upload hands aiohttp at a time (each one is progress for the watchdog).
@@ -127,6 +131,9 @@ class HttpFile(FsspecNetworkRoot):
     """
 
     extra = "http"
+    #: ``cache="blocks"`` reads an HDF5 chunk (>= 64 KiB) with one exact ranged ``GET``;
+    #: blocks serve only the small metadata reads, which small blocks fetch cheapest.
+    default_block_size = 64 * 1024
 
     def __init__(
         self,
@@ -170,6 +177,9 @@ class HttpFile(FsspecNetworkRoot):
             s for s in (token, self._password, self._auth.split(" ")[-1] if self._auth else "") if s
         )
         self._ranges: dict[str, bool] = {}
+        self._idle: list[http.client.HTTPConnection] = []  # keep-alive, for ranged reads
+        self._idle_lock = threading.Lock()
+        self._tls_context: ssl.SSLContext | None = None
         if verify_tls is False:
             warnings.warn(
                 f"HttpFile {self.download}: verify_tls is false, so the server's identity is "
@@ -188,6 +198,8 @@ class HttpFile(FsspecNetworkRoot):
         return None
 
     def _ssl(self) -> ssl.SSLContext | bool:
+        """aiohttp's ``ssl``: ``True`` is its verified default context (the system's CAs,
+        made once per process: making one per root cost 20 ms of loading CAs)."""
         if self.verify_tls is False:
             return False
         if isinstance(self.verify_tls, str):
@@ -197,7 +209,7 @@ class HttpFile(FsspecNetworkRoot):
                 raise ConfigError(
                     f"verify_tls: cannot load CA bundle {self.verify_tls!r}: {exc}"
                 ) from None
-        return ssl.create_default_context()
+        return True
 
     def _make_fs(self) -> HTTPFileSystem:
         context = self._ssl()
@@ -243,6 +255,99 @@ class HttpFile(FsspecNetworkRoot):
 
     def close(self) -> None:
         self._fs = None
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    # -- keep-alive connections for ranged reads ------------------------------------------
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle keep-alive connection (and ``True``: it was used before), or a new one."""
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop(), True
+        parts = urlsplit(self.download)
+        host, port = parts.hostname or "", parts.port
+        if parts.scheme == "https":
+            if self._tls_context is None:
+                context = self._ssl()
+                if not isinstance(context, ssl.SSLContext):
+                    context = ssl.create_default_context()
+                    if self.verify_tls is False:
+                        context.check_hostname = False
+                        context.verify_mode = ssl.CERT_NONE
+                self._tls_context = context
+            return http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, context=self._tls_context
+            ), False
+        return http.client.HTTPConnection(host, port, timeout=self.timeout), False
+
+    def _release(self, connection: http.client.HTTPConnection) -> None:
+        """Keep ``connection`` for the next ranged read (its last response was read whole)."""
+        with self._idle_lock:
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _get_range_into(self, url: str, offset: int, view: memoryview) -> int:
+        """One ``GET`` with ``Range: bytes=offset-(offset+len-1)``, received into ``view``.
+
+        On a blocking keep-alive connection (``http.client``), not on fsspec's event loop:
+        a ranged read is a round trip, and handing each one to another thread and back
+        cost more than the request itself. A connection the server closed while idle is
+        replaced once at once; other errors go to the reader's retries.
+        """
+        target = urlsplit(url)
+        path = target.path + (f"?{target.query}" if target.query else "")
+        headers = {"Range": f"bytes={offset}-{offset + len(view) - 1}"}
+        if self._auth:
+            headers["Authorization"] = self._auth
+        while True:
+            connection, reused = self._connection()
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+            except (ConnectionError, http.client.HTTPException) as exc:
+                connection.close()
+                if reused:
+                    continue  # the server closed it while it was idle
+                if isinstance(exc, ConnectionError):
+                    raise
+                raise connection_reset(f"lost the connection to {target.netloc}") from None
+            except BaseException:
+                connection.close()
+                raise
+            break
+        try:
+            if response.status == 416:  # past the end
+                response.read()
+                self._release(connection)
+                return 0
+            if response.status != 206:
+                response.read(1 << 16)
+                connection.close()
+                if response.status == 200:
+                    self._ranges[url] = False
+                    raise io_error(f"HTTP 200 for a ranged GET {url}: the server ignores Range")
+                raise self._status_error(response.status, "GET", url)
+            got = 0
+            while got < len(view):
+                n = response.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+        except http.client.HTTPException:
+            connection.close()
+            raise connection_reset(f"lost the connection to {target.netloc}") from None
+        except BaseException:
+            connection.close()
+            raise
+        if response.isclosed() and not response.will_close:
+            self._release(connection)
+        else:
+            connection.close()
+        return got
 
     # -- requests -------------------------------------------------------------------------
     def _run(self, coro_fn: Callable[[], Awaitable[Any]], progress: _Progress | None = None) -> Any:
@@ -593,10 +698,7 @@ class HttpFile(FsspecNetworkRoot):
             local = open(self.cached_copy(rel), "rb")  # noqa: SIM115  # the caller closes it
             local.seek(offset)
             return local
-        f = self.fs.open(url, "rb", size=size, **options)
-        if offset:
-            f.seek(offset)
-        return f
+        return _RangeGetReader(self, url, size, offset, options.get("block_size"))
 
     # -- writing --------------------------------------------------------------------------
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
@@ -916,6 +1018,21 @@ class _StreamReader(StreamReader):
     def close(self) -> None:
         self._disconnect()
         super().close()
+
+
+class _RangeGetReader(RangedReader):
+    """``cache="blocks"`` over HTTP: ranged ``GET`` requests on keep-alive connections (see
+    :class:`RangedReader` for which reads are direct and which come from blocks)."""
+
+    def __init__(
+        self, root: HttpFile, url: str, size: int, pos: int, block_size: int | None
+    ) -> None:
+        super().__init__(pos, size, block_size=block_size or root.block_size)
+        self._root = root
+        self._url = url
+
+    def _fetch_into(self, offset: int, view: memoryview) -> int:
+        return self._root._get_range_into(self._url, offset, view)
 
 
 def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
