@@ -18,7 +18,7 @@ from .._errors import ConfigError, is_a_directory
 from .._redact import protect_logs
 from .._root import Root
 from ._fsspec import FsspecRoot
-from ._streams import StreamReader
+from ._streams import RangedReader, StreamReader
 
 __all__ = [
     "CacheMode",
@@ -155,11 +155,45 @@ class FsspecNetworkRoot(NetworkRoot, FsspecRoot):
     """A network root on an fsspec filesystem (HTTP, SFTP, SMB, S3, Azure)."""
 
     def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
-        """``options`` are fsspec's ``block_size`` and ``cache_type`` for the cache mode."""
+        """``options`` are fsspec's ``block_size`` and ``cache_type`` for the cache mode.
+
+        ``blocks`` (``cache_type="blockcache"``) opens the fsspec file without a cache and
+        reads it through :class:`FileRanges`: one request per large read, whatever its
+        alignment (fsspec's own block cache fetched two blocks for a chunk that straddles
+        them).
+        """
+        if options.get("cache_type") == "blockcache":
+            f = self.fs.open(self.fs_path(rel), "rb", cache_type="none")
+            return FileRanges(f, offset, options.get("block_size") or self.block_size)
         f = self.fs.open(self.fs_path(rel), "rb", **options)
         if offset:
             f.seek(offset)
         return f
+
+
+class FileRanges(RangedReader):
+    """``cache="blocks"`` on an fsspec file opened without a cache: each fetch is one
+    ``seek`` and ``read`` of it (one ranged request of the backend)."""
+
+    def __init__(self, f: IO[bytes], offset: int, block_size: int) -> None:
+        size = getattr(f, "size", None)
+        super().__init__(offset, size if isinstance(size, int) else None, block_size=block_size)
+        self._f = f
+
+    def _fetch_size(self) -> int:
+        return int(self._f.seek(0, os.SEEK_END))
+
+    def _fetch_into(self, offset: int, view: memoryview) -> int:
+        self._f.seek(offset)
+        data = self._f.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        finally:
+            super().close()
 
 
 class ResilientReader(StreamReader):
