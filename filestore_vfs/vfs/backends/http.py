@@ -131,9 +131,6 @@ class HttpFile(FsspecNetworkRoot):
     """
 
     extra = "http"
-    #: ``cache="blocks"`` reads an HDF5 chunk (>= 64 KiB) with one exact ranged ``GET``;
-    #: blocks serve only the small metadata reads, which small blocks fetch cheapest.
-    default_block_size = 64 * 1024
 
     def __init__(
         self,
