@@ -287,53 +287,41 @@ class HttpFile(FsspecNetworkRoot):
                 return
         connection.close()
 
-    def _get_range_into(self, url: str, offset: int, view: memoryview) -> int:
-        """One ``GET`` with ``Range: bytes=offset-(offset+len-1)``, received into ``view``.
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        receive: Callable[[http.client.HTTPResponse], Any],
+    ) -> Any:
+        """One request on a blocking keep-alive connection (``http.client``), not on
+        fsspec's event loop: the read path (``HEAD``, ranged ``GET``) is round trips, and
+        handing each one to another thread and back cost more than the request itself
+        (on a busy machine, many times more). ``receive`` reads the response whole.
 
-        On a blocking keep-alive connection (``http.client``), not on fsspec's event loop:
-        a ranged read is a round trip, and handing each one to another thread and back
-        cost more than the request itself. A connection the server closed while idle is
-        replaced once at once; other errors go to the reader's retries.
+        A connection the server closed while idle is replaced at once; other errors are
+        built-in ones (as :meth:`_builtin` makes them), retried by the readers.
         """
         target = urlsplit(url)
-        path = target.path + (f"?{target.query}" if target.query else "")
-        headers = {"Range": f"bytes={offset}-{offset + len(view) - 1}"}
+        path = (target.path or "/") + (f"?{target.query}" if target.query else "")
         if self._auth:
-            headers["Authorization"] = self._auth
+            headers = {**headers, "Authorization": self._auth}
         while True:
             connection, reused = self._connection()
             try:
-                connection.request("GET", path, headers=headers)
+                connection.request(method, path, headers=headers)
                 response = connection.getresponse()
-            except (ConnectionError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 connection.close()
-                if reused:
+                if reused and isinstance(exc, (ConnectionError, http.client.HTTPException)):
                     continue  # the server closed it while it was idle
-                if isinstance(exc, ConnectionError):
-                    raise
-                raise connection_reset(f"lost the connection to {target.netloc}") from None
+                raise self._plain_error(exc, connected=reused) from None
             except BaseException:
                 connection.close()
                 raise
             break
         try:
-            if response.status == 416:  # past the end
-                response.read()
-                self._release(connection)
-                return 0
-            if response.status != 206:
-                response.read(1 << 16)
-                connection.close()
-                if response.status == 200:
-                    self._ranges[url] = False
-                    raise io_error(f"HTTP 200 for a ranged GET {url}: the server ignores Range")
-                raise self._status_error(response.status, "GET", url)
-            got = 0
-            while got < len(view):
-                n = response.readinto(view[got:])
-                if not n:
-                    break
-                got += n
+            result = receive(response)
         except http.client.HTTPException:
             connection.close()
             raise connection_reset(f"lost the connection to {target.netloc}") from None
@@ -344,6 +332,60 @@ class HttpFile(FsspecNetworkRoot):
             self._release(connection)
         else:
             connection.close()
+        return result
+
+    def _plain_error(self, exc: BaseException, *, connected: bool) -> BaseException:
+        """``http.client``'s and the socket's errors as :meth:`_builtin` words aiohttp's."""
+        where = urlsplit(self.download).netloc
+        if isinstance(exc, ssl.SSLError):
+            return os_error(
+                OSError,
+                f"TLS verification of {where} failed ({exc}); set verify_tls to the CA "
+                "bundle that signed the server's certificate",
+                code=errno.EPROTO,
+            )
+        if isinstance(exc, TimeoutError):
+            return timed_out(f"no answer from {where} within {self.timeout:g} s (timeout)")
+        if isinstance(exc, http.client.HTTPException) or (
+            connected and isinstance(exc, ConnectionError)
+        ):
+            return connection_reset(f"lost the connection to {where}")
+        return connection_refused(f"cannot connect to {where}")
+
+    def _head(self, url: str) -> tuple[int, CIMultiDict[str]]:
+        """``HEAD url`` (no redirect followed): the status and the headers."""
+
+        def receive(response: http.client.HTTPResponse) -> tuple[int, CIMultiDict[str]]:
+            response.read()
+            return response.status, CIMultiDict(response.getheaders())
+
+        result: tuple[int, CIMultiDict[str]] = self._exchange("HEAD", url, {}, receive)
+        return result
+
+    def _get_range_into(self, url: str, offset: int, view: memoryview) -> int:
+        """One ``GET`` with ``Range: bytes=offset-(offset+len-1)``, received into ``view``."""
+        headers = {"Range": f"bytes={offset}-{offset + len(view) - 1}"}
+
+        def receive(response: http.client.HTTPResponse) -> int:
+            if response.status == 416:  # past the end
+                response.read()
+                return 0
+            if response.status != 206:
+                response.read(1 << 16)
+                response.close()
+                if response.status == 200:
+                    self._ranges[url] = False
+                    raise io_error(f"HTTP 200 for a ranged GET {url}: the server ignores Range")
+                raise self._status_error(response.status, "GET", url)
+            got = 0
+            while got < len(view):
+                n = response.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            return got
+
+        got: int = self._exchange("GET", url, headers, receive)
         return got
 
     # -- requests -------------------------------------------------------------------------
@@ -442,7 +484,10 @@ class HttpFile(FsspecNetworkRoot):
             )
         if isinstance(exc, aiohttp.ClientConnectorError):
             return connection_refused(f"cannot connect to {urlsplit(self.download).netloc}")
-        if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)) or (
+            isinstance(exc, aiohttp.ClientOSError)
+            and exc.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
+        ):  # a reset is a ConnectionError, also when it comes as the server dies
             return connection_reset(f"lost the connection to {urlsplit(self.download).netloc}")
         if isinstance(exc, aiohttp.ClientError):
             return io_error(f"{type(exc).__name__}: {exc}")
@@ -575,17 +620,19 @@ class HttpFile(FsspecNetworkRoot):
 
     def _head_info(self, rel: str) -> Entry:
         url = self.fs_path(rel)
-        status, headers, _ = self._request(
-            "HEAD", url, ok=(200, 301, 302, 404, 405, 501), allow_redirects=False
-        )
+        status, headers = self._head(url)  # on a keep-alive connection: no loop hop
         if status in (405, 501):  # a server without HEAD: the headers of a GET
             status, headers = self._get_headers(url)
+        elif status not in (200, 301, 302, 404):
+            raise self._status_error(status, "HEAD", url)
         if status == 200:
             self._ranges[url] = headers.get("Accept-Ranges", "").lower() == "bytes"
             return self._file_entry(rel, headers.get("Content-Length"), headers)
         location = headers.get("Location", "")
         if status == 404:
-            status, _, _ = self._request("HEAD", url + "/", ok=(200, 404))
+            status, _ = self._head(url + "/")
+            if status not in (200, 404):
+                raise self._status_error(status, "HEAD", url + "/")
         if status in (200, 301, 302) and (status == 200 or location.endswith("/")):
             return {"name": self.logical(rel), "size": 0, "type": "directory", "mtime": None}
         raise not_found("no such file or directory")
