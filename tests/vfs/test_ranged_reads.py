@@ -139,7 +139,7 @@ def test_a_keep_alive_connection_the_server_closed_is_replaced(
             root = f._file._root
             assert root._idle
             for connection in root._idle:
-                connection.sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout does
+                connection._sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout does
             with h5py.File(f, "r") as h5:
                 np.testing.assert_array_equal(h5["/entry/data/data"][9], stack[9])
     finally:
