@@ -20,7 +20,7 @@ from .._errors import ConfigError, is_a_directory
 from .._redact import protect_logs
 from .._root import Root
 from ._fsspec import FsspecRoot
-from ._streams import StreamReader
+from ._streams import RangedReader, StreamReader
 
 __all__ = [
     "CacheMode",
@@ -55,9 +55,11 @@ class NetworkRoot(Root):
     timeout
         Seconds to wait for the server on any one operation.
     cache
-        How reads are buffered: ``blocks`` (default; an LRU of ``block_size`` blocks, right
+        How reads are buffered: ``blocks`` (default; ranged reads for random access, right
         for HDF5), ``stream`` (8 MiB read-ahead) or ``file`` (a whole-file local copy in
         ``cache_dir``, reused while the remote size and mtime are unchanged).
+    block_size
+        Bytes per block of the ``blocks`` cache (default :attr:`default_block_size`).
     retries
         How many times a read is retried after a transient error (0: never).
     retry_backoff
@@ -66,6 +68,8 @@ class NetworkRoot(Root):
 
     #: Backend exception types that mean "try again" (besides :data:`TRANSIENT_ERRORS`).
     transient: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: ``block_size`` when the config gives none.
+    default_block_size: ClassVar[int] = 512 * 1024
 
     def __init__(
         self,
@@ -74,7 +78,7 @@ class NetworkRoot(Root):
         retries: int = 3,
         retry_backoff: float = 0.25,
         cache: CacheMode = "blocks",
-        block_size: int = 512 * 1024,
+        block_size: int | None = None,
         cache_dir: str | None = None,
         **common: Any,
     ) -> None:
@@ -84,7 +88,7 @@ class NetworkRoot(Root):
         self.retries = max(0, int(retries))
         self.retry_backoff = float(retry_backoff)
         self.cache = check_cache_mode(cache)
-        self.block_size = int(block_size)
+        self.block_size = int(block_size or self.default_block_size)
         self._cache_dir = cache_dir
 
     def is_transient(self, exc: BaseException) -> bool:
@@ -152,12 +156,51 @@ class NetworkRoot(Root):
 class FsspecNetworkRoot(NetworkRoot, FsspecRoot):
     """A network root on an fsspec filesystem (HTTP, SFTP, SMB, S3, Azure)."""
 
+    #: ``cache="blocks"`` reads an HDF5 chunk (>= 64 KiB) with one exact ranged request;
+    #: blocks serve only the small metadata reads, which small blocks fetch cheapest
+    #: (with 512 KiB blocks, spread HDF5 frames ran slower over HTTP and SFTP).
+    default_block_size = 64 * 1024
+
     def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
-        """``options`` are fsspec's ``block_size`` and ``cache_type`` for the cache mode."""
+        """``options`` are fsspec's ``block_size`` and ``cache_type`` for the cache mode.
+
+        ``blocks`` (``cache_type="blockcache"``) opens the fsspec file without a cache and
+        reads it through :class:`FileRanges`: one request per large read, whatever its
+        alignment (fsspec's own block cache fetched two blocks for a chunk that straddles
+        them).
+        """
+        if options.get("cache_type") == "blockcache":
+            f = self.fs.open(self.fs_path(rel), "rb", cache_type="none")
+            return FileRanges(f, offset, options.get("block_size") or self.block_size)
         f = self.fs.open(self.fs_path(rel), "rb", **options)
         if offset:
             f.seek(offset)
         return f
+
+
+class FileRanges(RangedReader):
+    """``cache="blocks"`` on an fsspec file opened without a cache: each fetch is one
+    ``seek`` and ``read`` of it (one ranged request of the backend)."""
+
+    def __init__(self, f: IO[bytes], offset: int, block_size: int) -> None:
+        size = getattr(f, "size", None)
+        super().__init__(offset, size if isinstance(size, int) else None, block_size=block_size)
+        self._f = f
+
+    def _fetch_size(self) -> int:
+        return int(self._f.seek(0, os.SEEK_END))
+
+    def _fetch_into(self, offset: int, view: memoryview) -> int:
+        self._f.seek(offset)
+        data = self._f.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        finally:
+            super().close()
 
 
 class ResilientReader(StreamReader):

@@ -14,9 +14,17 @@ to 0 (no error), and a target past the end is allowed (reads there return nothin
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 from typing import Any
 
-__all__ = ["STREAM_CHUNK", "ChunkedStream", "StreamReader", "read_upto"]
+__all__ = [
+    "DIRECT_MIN",
+    "STREAM_CHUNK",
+    "ChunkedStream",
+    "RangedReader",
+    "StreamReader",
+    "read_upto",
+]
 
 #: Bytes per read of a streamed body, and per ``read`` of :meth:`StreamReader.readall`.
 STREAM_CHUNK = 4 << 20
@@ -137,6 +145,88 @@ class ChunkedStream(StreamReader):
         while piece := self._take():
             parts.append(piece)
         return b"".join(parts)
+
+
+#: A read of at least this many bytes is one ranged request straight into the caller's buffer
+#: (an HDF5 chunk, a frame); smaller ones (HDF5's headers and B-tree nodes) come from blocks.
+DIRECT_MIN = 64 << 10
+
+
+class RangedReader(StreamReader):
+    """Random access by ranged requests: what ``cache="blocks"`` means on a network root.
+
+    A read of at least :data:`DIRECT_MIN` bytes is **one** request for exactly those bytes,
+    received straight into the caller's buffer (``readinto``: h5py hands its chunk buffer);
+    its bytes are not kept. A smaller read is served from an LRU of ``block_size``-aligned
+    blocks (at most ``max_blocks``), fetched on a miss: h5py's metadata (superblock,
+    object headers, B-tree nodes) is many tiny reads close together. So reading an HDF5
+    chunk costs one round trip and its own bytes, whatever its alignment against the
+    blocks, and a file's metadata costs a few block requests.
+
+    A subclass implements :meth:`_fetch_into` (one ranged request) and knows the size.
+    """
+
+    def __init__(
+        self, offset: int = 0, size: int | None = None, *, block_size: int, max_blocks: int = 32
+    ) -> None:
+        super().__init__(offset, size)
+        self.block_size = max(1, int(block_size))
+        self.max_blocks = max(1, int(max_blocks))
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self.requests = 0  # ranged requests made (for benchmarks and tests)
+        self.fetched = 0  # bytes they brought
+
+    def _fetch_into(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` with the bytes at ``offset`` in one request; fewer only at the end."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _fetch_into")
+
+    def _fetch(self, offset: int, view: memoryview) -> int:
+        got = self._fetch_into(offset, view)
+        self.requests += 1
+        self.fetched += got
+        return got
+
+    def _block(self, index: int) -> bytes:
+        block = self._blocks.get(index)
+        if block is not None:
+            self._blocks.move_to_end(index)
+            return block
+        start = index * self.block_size
+        buffer = bytearray(min(self.block_size, max(0, self._total() - start)))
+        got = self._fetch(start, memoryview(buffer))
+        block = bytes(buffer[:got]) if got < len(buffer) else bytes(buffer)
+        self._blocks[index] = block
+        if len(self._blocks) > self.max_blocks:
+            self._blocks.popitem(last=False)
+        return block
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), self._remaining())
+        if size <= 0:
+            return 0
+        if size >= DIRECT_MIN:
+            got = self._fetch(self._pos, view[:size])
+        else:
+            got = 0
+            while got < size:
+                pos = self._pos + got
+                block = self._block(pos // self.block_size)
+                start = pos % self.block_size
+                piece = block[start : start + size - got]
+                if not piece:
+                    break
+                view[got : got + len(piece)] = piece
+                got += len(piece)
+        self._pos += got
+        return got
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        buffer = bytearray(min(size, self._remaining()))
+        got = self.readinto(buffer)
+        return bytes(buffer) if got == len(buffer) else bytes(buffer[:got])
 
 
 async def read_upto(body: Any, size: int) -> bytes:

@@ -1,0 +1,146 @@
+"""``cache="blocks"``: exact ranged reads for large reads, small blocks for metadata (issue #14).
+
+Frames read back equal in every cache mode; how many requests a spread-frame read costs is
+counted (requests, not time: no test asserts a time)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+
+from filestore_vfs import VirtualFileSystem
+from filestore_vfs.vfs.backends._streams import DIRECT_MIN, RangedReader
+from tests.servers import NginxServer
+
+FRAMES, SHAPE = 40, (256, 256)  # one 128 KiB chunk per frame
+
+
+class BytesRanges(RangedReader):
+    """A RangedReader over bytes in memory, recording every request."""
+
+    def __init__(self, data: bytes, block_size: int = 4096) -> None:
+        super().__init__(0, len(data), block_size=block_size, max_blocks=4)
+        self.data = data
+        self.calls: list[tuple[int, int]] = []
+
+    def _fetch_into(self, offset: int, view: memoryview) -> int:
+        piece = self.data[offset : offset + len(view)]
+        view[: len(piece)] = piece
+        self.calls.append((offset, len(view)))
+        return len(piece)
+
+
+def test_a_large_read_is_one_exact_request_whatever_its_alignment() -> None:
+    data = os.urandom(4 * DIRECT_MIN + 123)
+    f = BytesRanges(data)
+    f.seek(6600)
+    buffer = bytearray(2 * DIRECT_MIN)
+    assert f.readinto(buffer) == len(buffer)
+    assert bytes(buffer) == data[6600 : 6600 + len(buffer)]
+    assert f.calls == [(6600, 2 * DIRECT_MIN)]
+    assert f.tell() == 6600 + len(buffer)
+
+
+def test_small_reads_come_from_blocks_and_the_lru_is_bounded() -> None:
+    data = os.urandom(64 * 4096)
+    f = BytesRanges(data)
+    for offset, size in [(0, 8), (8, 48), (96, 512), (4000, 200), (40, 8)]:
+        f.seek(offset)
+        assert f.read(size) == data[offset : offset + size]
+    assert f.calls == [(0, 4096), (4096, 4096)]  # two blocks, the second for a straddle
+    for k in range(10):  # more blocks than max_blocks
+        f.seek(k * 4096 * 3)
+        f.read(10)
+    assert len(f._blocks) == f.max_blocks
+
+
+def test_reads_at_and_past_the_end() -> None:
+    data = os.urandom(DIRECT_MIN + 10)
+    f = BytesRanges(data)
+    f.seek(len(data) - 5)
+    assert f.read(100) == data[-5:]
+    assert f.read(100) == b""
+    f.seek(len(data) + 10)
+    assert f.read(DIRECT_MIN) == b""
+    f.seek(0)
+    assert f.read() == data
+    f.seek(-3, os.SEEK_END)
+    assert f.read() == data[-3:]
+
+
+@pytest.fixture(scope="module")
+def frames_file(nginx_server: NginxServer) -> tuple[str, np.ndarray]:
+    """An HDF5 file of FRAMES chunked frames in nginx's served directory."""
+    path = Path(nginx_server.root) / "ranged-frames.h5"
+    rng = np.random.default_rng(14)
+    stack = rng.integers(0, 2**16, size=(FRAMES, *SHAPE), dtype=np.uint16)
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("/entry/data/data", data=stack, chunks=(1, *SHAPE))
+    return path.name, stack
+
+
+def _vfs(server: NginxServer, tmp_path: Path, **options: Any) -> VirtualFileSystem:
+    spec = {"class": "HttpFile", "download": server.data_url, "cache_dir": str(tmp_path)}
+    return VirtualFileSystem({"web": {**spec, **options}}, defaults=False)
+
+
+@pytest.mark.parametrize("cache", ["blocks", "stream", "file"])
+def test_spread_frames_are_equal_in_every_cache_mode(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path, cache: str
+) -> None:
+    name, stack = frames_file
+    vfs = _vfs(nginx_server, tmp_path)
+    indices = [0, 7, 3, FRAMES - 1, 20, 20, 1]
+    try:
+        with vfs.open(f"/web/{name}", "rb", cache=cache) as f, h5py.File(f, "r") as h5:
+            data = h5["/entry/data/data"]
+            for k in indices:
+                np.testing.assert_array_equal(data[k], stack[k])
+            np.testing.assert_array_equal(data[5:9, 10:20, 30:], stack[5:9, 10:20, 30:])
+    finally:
+        vfs.close()
+
+
+def test_blocks_fetch_about_one_request_and_one_chunk_per_frame(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    name, stack = frames_file
+    vfs = _vfs(nginx_server, tmp_path)
+    try:
+        with vfs.open(f"/web/{name}", "rb") as f:
+            with h5py.File(f, "r") as h5:
+                data = h5["/entry/data/data"]
+                for k in range(0, FRAMES, 2):
+                    np.testing.assert_array_equal(data[k], stack[k])
+            reader = f._file
+            frames = FRAMES // 2
+            chunk = stack[0].nbytes
+            assert reader.requests <= frames + 4, reader.requests  # + a few metadata blocks
+            assert reader.fetched <= frames * chunk + 4 * 64 * 1024, reader.fetched
+    finally:
+        vfs.close()
+
+
+def test_a_keep_alive_connection_the_server_closed_is_replaced(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    name, stack = frames_file
+    vfs = _vfs(nginx_server, tmp_path, retries=0)  # no retry may hide a failure
+    try:
+        with vfs.open(f"/web/{name}", "rb") as f:
+            f.seek(0)
+            f.read(2 * DIRECT_MIN)  # a connection is now idle in the root's pool
+            root = f._file._root
+            assert root._idle
+            for connection in root._idle:
+                connection._sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout does
+            with h5py.File(f, "r") as h5:
+                np.testing.assert_array_equal(h5["/entry/data/data"][9], stack[9])
+    finally:
+        vfs.close()
