@@ -104,19 +104,26 @@ def check_full_file_name(path: str, full: str) -> str:
 def check_file_template(template: str) -> str:
     """Validate a C template for ``(char *path, char *name, int number)``; return it for Python.
 
+    The number may go unused (``%s%s.h5``, as ophyd-async writes HDF5), as C allows.
+
     AD hands the template to ``epicsSnprintf``; a template with the wrong conversions is
     undefined behaviour there.  The sim refuses it with a clear ``WriteMessage`` instead.
     """
     kinds = [m.group(1) for m in _CONVERSION.finditer(template) if m.group(0) != "%%"]
     if "*" in template.replace("%%", ""):
         raise FileTemplateError(f"FileTemplate {template!r}: '*' widths are not supported")
-    if len(kinds) != 3 or kinds[0] != "s" or kinds[1] != "s" or kinds[2] not in "diuxXo":
+    number_ok = len(kinds) == 2 or (len(kinds) == 3 and kinds[2] in "diuxXo")
+    if kinds[:2] != ["s", "s"] or not number_ok:
         raise FileTemplateError(
-            f"FileTemplate {template!r} must have exactly 3 conversions "
-            f"(%s for the path, %s for the name, an integer for the number); found {len(kinds)}"
+            f"FileTemplate {template!r} must have 2 or 3 conversions "
+            "(%s for the path, %s for the name, optionally an integer for the number); "
+            f"found {len(kinds)}"
         )
     # Python's % has no length modifiers; drop them.
-    return re.sub(r"(%[-+ #0]*\d*(?:\.\d+)?)(?:hh|h|ll|l|z|j|t)([diuxXo])", r"\1\2", template)
+    python = re.sub(r"(%[-+ #0]*\d*(?:\.\d+)?)(?:hh|h|ll|l|z|j|t)([diuxXo])", r"\1\2", template)
+    # C ignores an unused number argument (ophyd-async's "%s%s.h5"); Python needs a
+    # conversion for it: "%.0s" takes it and prints nothing.
+    return python if len(kinds) == 3 else python + "%.0s"
 
 
 class FilePluginBase(PluginBase):
