@@ -188,12 +188,12 @@ def fly(det: Any, frames: int) -> Iterator[Any]:
     from ophyd_async.core import TriggerInfo
 
     yield from bps.open_run()
-    yield from bps.stage(det)
+    yield from bps.stage(det, wait=True)  # new-style devices: stage/unstage do not wait else
     yield from bps.prepare(det, TriggerInfo(number_of_events=frames), wait=True)
     yield from bps.declare_stream(det, name="primary", collect=True)
     yield from bps.kickoff(det, wait=True)
     yield from bps.collect_while_completing([det], [det], flush_period=0.1)
-    yield from bps.unstage(det)
+    yield from bps.unstage(det, wait=True)  # the file is closed when the run is over
     yield from bps.close_run()
 
 
