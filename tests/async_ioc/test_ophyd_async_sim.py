@@ -216,3 +216,39 @@ def test_fly_scan_hdf5(
     frames, uids = read_hdf5(async_vfs, resource["uri"], "/entry/data/data")
     assert frames.shape == (20, SIZE[1], SIZE[0])
     assert_frames(frames, uids)
+
+
+def test_swmr_frames_readable_after_flush_while_file_is_open(
+    RE: Any, async_ioc: SimIOC, async_vfs: VirtualFileSystem
+) -> None:
+    """ophyd-async turns SWMR on; after its FlushNow put a SWMR reader sees every frame
+    captured so far, while the IOC still has the file open."""
+    import h5py
+    from aioca import caget
+    from bluesky.run_engine import call_in_bluesky_event_loop
+    from ophyd_async.core import TriggerInfo, wait_for_value
+
+    det = make_detector(RE, async_ioc, "hdf", VFSPathProvider("/detector", vfs=async_vfs))
+
+    async def acquire_and_read() -> tuple[int, np.ndarray, np.ndarray]:
+        await det.stage()
+        try:
+            await det.prepare(TriggerInfo(number_of_events=5))
+            await det.kickoff()
+            await det.complete()
+            active = await caget(async_ioc.pv("HDF1:SWMRActive_RBV"), format=0)
+            await det.hdf.flush_now.set(True)  # completes once the file is flushed
+            writer_path = await det.hdf.full_file_name.get_value()
+            local = async_vfs.local_path(async_vfs.logical_path(writer_path))
+            with h5py.File(local, "r", swmr=True) as f:
+                frames = f["entry/data/data"][()]
+                uids = f["entry/instrument/NDAttributes/NDArrayUniqueId"][()]
+            await wait_for_value(det.hdf.flush_now, False, timeout=5)  # a busy record: Done
+            return int(active), frames, uids
+        finally:
+            await det.unstage()
+
+    active, frames, uids = call_in_bluesky_event_loop(acquire_and_read())
+    assert active == 1  # SWMRActive_RBV: the IOC had the file open for SWMR
+    assert frames.shape == (5, SIZE[1], SIZE[0])
+    assert_frames(frames, uids)
