@@ -74,6 +74,23 @@ def read_hdf5(vfs: VirtualFileSystem, uri: str, dataset: str) -> tuple[np.ndarra
         return f[dataset][()], f["entry/instrument/NDAttributes/NDArrayUniqueId"][()]
 
 
+def read_tiffs(
+    vfs: VirtualFileSystem, resource: dict[str, Any], count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames 0..count-1 of a multipart TIFF StreamResource, read through the VFS."""
+    import tifffile
+
+    template = resource["parameters"]["template"]
+    frames, uids = [], []
+    for index in range(count):
+        path = logical(resource["uri"]) + template.format(index)
+        assert vfs.isfile(path), path
+        with vfs.open(path, "rb") as raw, tifffile.TiffFile(raw) as tif:
+            frames.append(tif.pages[0].asarray())
+            uids.append(tif.pages[0].tags[65000].value)
+    return np.asarray(frames), np.asarray(uids)
+
+
 def assert_frames(frames: np.ndarray, unique_ids: np.ndarray) -> None:
     """Frame with unique id u is the sim's frame k = u - 1 (ArrayCounter before it)."""
     assert len(frames) == len(unique_ids) > 0
@@ -156,7 +173,6 @@ def test_count_tiff(
 ) -> None:
     import bluesky.plan_stubs as bps
     import bluesky.plans as bp
-    import tifffile
     from ophyd_async.core import EnableDisable
 
     det = make_detector(RE, async_ioc, "tiff", VFSPathProvider("/detector", vfs=async_vfs))
@@ -171,15 +187,8 @@ def test_count_tiff(
     assert resource["mimetype"] == "multipart/related;type=image/tiff"
     assert resource["uri"].startswith("vfs://detector/") and resource["uri"].endswith("/")
     assert_no_physical_path(documents, str(async_mounts["posix"]))
-    template = resource["parameters"]["template"]
-    frames, uids = [], []
-    for index in range(2):
-        path = logical(resource["uri"]) + template.format(index)
-        assert async_vfs.isfile(path)
-        with async_vfs.open(path, "rb") as raw, tifffile.TiffFile(raw) as tif:
-            frames.append(tif.pages[0].asarray())
-            uids.append(tif.pages[0].tags[65000].value)
-    assert_frames(np.asarray(frames), np.asarray(uids))
+    frames, uids = read_tiffs(async_vfs, resource, 2)
+    assert_frames(frames, uids)
 
 
 # -- fly scan ------------------------------------------------------------------------
@@ -197,15 +206,25 @@ def fly(det: Any, frames: int) -> Iterator[Any]:
     yield from bps.close_run()
 
 
-def test_fly_scan_hdf5(
+@pytest.mark.parametrize("writer", ["hdf", "tiff"])
+def test_fly_scan(
     RE: Any,
     async_ioc: SimIOC,
     async_vfs: VirtualFileSystem,
     async_mounts: dict[str, Path],
     documents: list[tuple[str, dict[str, Any]]],
+    writer: str,
 ) -> None:
-    det = make_detector(RE, async_ioc, "hdf", VFSPathProvider("/detector", vfs=async_vfs))
-    RE(fly(det, 20))
+    import bluesky.plan_stubs as bps
+    from ophyd_async.core import EnableDisable
+
+    det = make_detector(RE, async_ioc, writer, VFSPathProvider("/detector", vfs=async_vfs))
+    RE(bps.mv(getattr(det, writer).enable_callbacks, EnableDisable.ENABLE))
+    try:
+        RE(fly(det, 20))
+    finally:
+        if writer == "tiff":
+            disable_callbacks(RE, det, writer)
 
     (resource,) = of(documents, "stream_resource")
     datums = of(documents, "stream_datum")
@@ -213,7 +232,10 @@ def test_fly_scan_hdf5(
     assert covered[0][0] == 0 and covered[-1][1] == 20
     assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))  # contiguous
     assert_no_physical_path(documents, str(async_mounts["posix"]))
-    frames, uids = read_hdf5(async_vfs, resource["uri"], "/entry/data/data")
+    if writer == "hdf":
+        frames, uids = read_hdf5(async_vfs, resource["uri"], "/entry/data/data")
+    else:
+        frames, uids = read_tiffs(async_vfs, resource, 20)
     assert frames.shape == (20, SIZE[1], SIZE[0])
     assert_frames(frames, uids)
 
