@@ -18,8 +18,7 @@ import pytest
 
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.areadetector import VFSPathProvider
-from sim_iocs import expected_frame, load_pv_table
-from sim_iocs._pvtable import ophyd_async_pv_names
+from sim_iocs import expected_frame, load_pv_table, ophyd_async_pv_names
 from sim_iocs.testing import SimIOC
 
 SIZE = (64, 64)  # the IOC's default (x, y)

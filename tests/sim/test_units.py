@@ -12,6 +12,7 @@ from sim_iocs import (
     AD_DATA_TYPES,
     FileTemplateError,
     MountTable,
+    all_pv_names,
     check_file_template,
     expected_frame,
     load_pv_table,
@@ -19,7 +20,6 @@ from sim_iocs import (
     ophyd_pv_names,
     parse_mount,
 )
-from sim_iocs._pvtable import all_pv_names
 from sim_iocs._regen_pvtable import build_table
 
 
