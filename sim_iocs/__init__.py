@@ -11,11 +11,20 @@ from sim_iocs._file_plugins import FileTemplateError, check_file_template
 from sim_iocs._frames import AD_DATA_TYPES, SIM_MODES, expected_frame, make_frame
 from sim_iocs._ioc import DEFAULT_PORT, client_environment, serve, server_environment
 from sim_iocs._mounts import Mount, MountTable, parse_mount
-from sim_iocs._pvtable import OPHYD_CLASSES, PVSpec, load_pv_table, ophyd_pv_names
+from sim_iocs._pvtable import (
+    OPHYD_ASYNC_WRITERS,
+    OPHYD_CLASSES,
+    PVSpec,
+    all_pv_names,
+    load_pv_table,
+    ophyd_async_pv_names,
+    ophyd_pv_names,
+)
 
 __all__ = [
     "AD_DATA_TYPES",
     "DEFAULT_PORT",
+    "OPHYD_ASYNC_WRITERS",
     "OPHYD_CLASSES",
     "FileTemplateError",
     "Mount",
@@ -24,11 +33,13 @@ __all__ = [
     "SIM_MODES",
     "SimAreaDetector",
     "SimDetectorCam",
+    "all_pv_names",
     "check_file_template",
     "client_environment",
     "expected_frame",
     "load_pv_table",
     "make_frame",
+    "ophyd_async_pv_names",
     "ophyd_pv_names",
     "parse_mount",
     "serve",

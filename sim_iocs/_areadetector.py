@@ -180,6 +180,8 @@ class SimDetectorCam:
         pvs.set_if_changed(self.pv("ArraySizeX_RBV"), size_x)
         pvs.set_if_changed(self.pv("ArraySizeY_RBV"), size_y)
         pvs.set_if_changed(self.pv("ArraySize_RBV"), data.nbytes)
+        for axis, size in enumerate((size_x, size_y, 0)):  # what ophyd-async's driver reads
+            pvs.set_if_present(self.pv(f"ArraySize{axis}_RBV"), size)
         pvs.set_if_changed(self.pv("DataType_RBV"), data_type)
         if int(pvs.get(self.pv("ArrayCallbacks"))):
             for plugin in self.plugins:

@@ -104,19 +104,26 @@ def check_full_file_name(path: str, full: str) -> str:
 def check_file_template(template: str) -> str:
     """Validate a C template for ``(char *path, char *name, int number)``; return it for Python.
 
+    The number may go unused (``%s%s.h5``, as ophyd-async writes HDF5), as C allows.
+
     AD hands the template to ``epicsSnprintf``; a template with the wrong conversions is
     undefined behaviour there.  The sim refuses it with a clear ``WriteMessage`` instead.
     """
     kinds = [m.group(1) for m in _CONVERSION.finditer(template) if m.group(0) != "%%"]
     if "*" in template.replace("%%", ""):
         raise FileTemplateError(f"FileTemplate {template!r}: '*' widths are not supported")
-    if len(kinds) != 3 or kinds[0] != "s" or kinds[1] != "s" or kinds[2] not in "diuxXo":
+    number_ok = len(kinds) == 2 or (len(kinds) == 3 and kinds[2] in "diuxXo")
+    if kinds[:2] != ["s", "s"] or not number_ok:
         raise FileTemplateError(
-            f"FileTemplate {template!r} must have exactly 3 conversions "
-            f"(%s for the path, %s for the name, an integer for the number); found {len(kinds)}"
+            f"FileTemplate {template!r} must have 2 or 3 conversions "
+            "(%s for the path, %s for the name, optionally an integer for the number); "
+            f"found {len(kinds)}"
         )
     # Python's % has no length modifiers; drop them.
-    return re.sub(r"(%[-+ #0]*\d*(?:\.\d+)?)(?:hh|h|ll|l|z|j|t)([diuxXo])", r"\1\2", template)
+    python = re.sub(r"(%[-+ #0]*\d*(?:\.\d+)?)(?:hh|h|ll|l|z|j|t)([diuxXo])", r"\1\2", template)
+    # C ignores an unused number argument (ophyd-async's "%s%s.h5"); Python needs a
+    # conversion for it: "%.0s" takes it and prints nothing.
+    return python if len(kinds) == 3 else python + "%.0s"
 
 
 class FilePluginBase(PluginBase):
@@ -532,35 +539,86 @@ def _inside(path: Path, directory: Path) -> bool:
 
 
 class HDF5Plugin(FilePluginBase):
-    """NDFileHDF5 with AD's default layout: frames stacked on axis 0 of /entry/data/data."""
+    """NDFileHDF5 with AD's default layout: frames stacked on axis 0 of /entry/data/data.
+
+    ``NumFramesChunks`` frames make one chunk (0 counts as 1). With ``SWMRMode`` On the file
+    is opened for single-writer/multiple-reader access (``SWMRActive_RBV`` shows it), and
+    what was written becomes visible to readers at each ``FlushNow`` put (a busy record:
+    the put completes once the file is flushed), every ``NumFramesFlush`` frames (0: never)
+    and at the close. Without SWMR a ``FlushNow`` flushes the file as well.
+    """
 
     plugin_type = "NDFileHDF5"
     multiple_arrays = True
 
     def initial_values(self, source_port: str) -> dict[str, object]:
-        """HDF5 defaults: ophyd's template, ``.h5``."""
+        """HDF5 defaults: ophyd's template, ``.h5``; SWMR supported, off."""
         values = super().initial_values(source_port)
         values[self.pv("FileTemplate")] = "%s%s_%6.6d.h5"
         values[self.pv("FileTemplate_RBV")] = "%s%s_%6.6d.h5"
+        if self.pv("SWMRSupported_RBV") in self.pvs.specs:
+            values[self.pv("SWMRSupported_RBV")] = 1
         return values
 
+    def register(self) -> None:
+        """Also own ``FlushNow``."""
+        super().register()
+        if self.pv("FlushNow") in self.pvs.specs:
+            self.pvs.on_put(self.pv("FlushNow"), self._put_flush_now)
+            self.pvs.blocking(self.pv("FlushNow"))
+
+    def _put_flush_now(self, value: int) -> None:
+        if value and self.open_file is not None:
+            try:
+                self.open_file.flush()
+            except (OSError, ValueError) as exc:
+                self.error(f"Error flushing file: {exc}")
+        if value:  # a busy record: back to Done once the put has completed
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self.pvs.set_if_changed, self.pv("FlushNow"), 0)
+
+    def _setting(self, name: str, default: int = 0) -> int:
+        return int(self.pvs.get(self.pv(name))) if self.pv(name) in self.pvs.specs else default
+
     def create_file(self, host_path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        """An HDF5 file with a resizable ``(0, y, x)`` dataset, one chunk per frame."""
-        return _HDF5Writer(host_path, shape, dtype)
+        """An HDF5 file with a resizable ``(0, y, x)`` dataset of ``NumFramesChunks`` chunks."""
+        writer = _HDF5Writer(
+            host_path,
+            shape,
+            dtype,
+            frames_per_chunk=max(self._setting("NumFramesChunks_RBV"), 1),
+            swmr=bool(self._setting("SWMRMode_RBV")),
+        )
+        self.pvs.set_if_present(self.pv("SWMRActive_RBV"), int(writer.swmr))
+        return writer
 
     def write_frame(self, handle: Any, array: NDArray) -> None:
         """Append along axis 0 and remember the frame's unique id and time stamp."""
         handle.append(array)
+        every = self._setting("NumFramesFlush_RBV")
+        if handle.swmr and every > 0 and handle.frames % every == 0:
+            handle.flush()
 
     def close_file(self, handle: Any) -> None:
         """Write the per-frame attributes and close (flushes everything)."""
-        handle.close()
+        try:
+            handle.close()
+        finally:
+            self.pvs.set_if_present(self.pv("SWMRActive_RBV"), 0)
 
 
 class _HDF5Writer:
     """One open HDF5 file in AD's default layout."""
 
-    def __init__(self, host_path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    def __init__(
+        self,
+        host_path: Path,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        *,
+        frames_per_chunk: int = 1,
+        swmr: bool = False,
+    ) -> None:
         import h5py
 
         self.file = h5py.File(host_path, "w", libver="latest")
@@ -570,7 +628,11 @@ class _HDF5Writer:
             data_group = entry.create_group("data")
             data_group.attrs["NX_class"] = "NXdata"
             self.data = data_group.create_dataset(
-                "data", shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape), dtype=dtype
+                "data",
+                shape=(0, *shape),
+                maxshape=(None, *shape),
+                chunks=(frames_per_chunk, *shape),
+                dtype=dtype,
             )
             self.data.attrs["signal"] = 1
             instrument = entry.create_group("instrument")
@@ -578,35 +640,63 @@ class _HDF5Writer:
             detector = instrument.create_group("detector")
             detector.attrs["NX_class"] = "NXdetector"
             detector["data"] = self.data  # a hard link, as AD's default layout has
-            self.attributes = instrument.create_group("NDAttributes")
-            self.attributes.attrs["NX_class"] = "NXcollection"
+            attributes = instrument.create_group("NDAttributes")
+            attributes.attrs["NX_class"] = "NXcollection"
+            # Created now, filled at each flush: no dataset may be created once SWMR is on.
+            self.attributes = {
+                name: attributes.create_dataset(
+                    name, shape=(0,), maxshape=(None,), chunks=(16384,), dtype=kind
+                )
+                for name, kind in (("NDArrayUniqueId", "i4"), ("NDArrayTimeStamp", "f8"))
+            }
+            if swmr:
+                self.file.swmr_mode = True
         except Exception:
             self.file.close()
             raise
+        self.swmr = swmr
         self.frame_shape = tuple(shape)
+        self.frames_per_chunk = frames_per_chunk
         self.unique_ids: list[int] = []
         self.timestamps: list[float] = []
+
+    @property
+    def frames(self) -> int:
+        """How many frames were appended."""
+        return len(self.unique_ids)
 
     def append(self, array: NDArray) -> None:
         """One more frame on axis 0."""
         n = len(self.unique_ids)
-        # Low-level calls: one chunk per frame, no filters, so the chunk is written as is.
-        # h5py's resize() and selection path cost ~6x more, too slow for 200 frames/s.
-        self.data.id.set_extent((n + 1, *self.frame_shape))
         frame = np.ascontiguousarray(array.data, dtype=self.data.dtype)
-        self.data.id.write_direct_chunk((n, *([0] * frame.ndim)), frame.tobytes())
+        self.data.id.set_extent((n + 1, *self.frame_shape))
+        if self.frames_per_chunk == 1:
+            # Low-level calls: one chunk per frame, no filters, so the chunk is written as
+            # is. h5py's resize() and selection path cost ~6x more, too slow for 200 frames/s.
+            self.data.id.write_direct_chunk((n, *([0] * frame.ndim)), frame.tobytes())
+        else:
+            self.data[n] = frame
         self.unique_ids.append(array.unique_id)
         self.timestamps.append(array.timestamp)
+
+    def flush(self) -> None:
+        """Per-frame attributes up to date, then everything to disk (visible to readers)."""
+        n = len(self.unique_ids)
+        for name, values in (
+            ("NDArrayUniqueId", self.unique_ids),
+            ("NDArrayTimeStamp", self.timestamps),
+        ):
+            dataset = self.attributes[name]
+            done = dataset.shape[0]
+            if done < n:
+                dataset.resize((n,))
+                dataset[done:n] = np.asarray(values[done:n], dtype=dataset.dtype)
+        self.file.flush()
 
     def close(self) -> None:
         """NDAttributes datasets (one value per frame), then close."""
         try:
-            self.attributes.create_dataset(
-                "NDArrayUniqueId", data=np.asarray(self.unique_ids, dtype="i4")
-            )
-            self.attributes.create_dataset(
-                "NDArrayTimeStamp", data=np.asarray(self.timestamps, dtype="f8")
-            )
+            self.flush()
         finally:
             self.file.close()
 

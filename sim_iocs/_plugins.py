@@ -113,6 +113,8 @@ class PluginBase:
             ("ArraySize0_RBV", size_x),
             ("ArraySize1_RBV", size_y),
             ("ArraySize2_RBV", 0),
+            ("ArraySize0", size_x),  # NDFileIO.array_size0/1 of ophyd-async read these
+            ("ArraySize1", size_y),
             ("ArraySizeX_RBV", size_x),
             ("ArraySizeY_RBV", size_y),
             ("NDimensions_RBV", 2),

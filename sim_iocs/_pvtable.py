@@ -17,9 +17,12 @@ from importlib import resources
 from typing import Any
 
 __all__ = [
+    "OPHYD_ASYNC_WRITERS",
     "OPHYD_CLASSES",
     "PVSpec",
+    "all_pv_names",
     "load_pv_table",
+    "ophyd_async_pv_names",
     "ophyd_pv_names",
 ]
 
@@ -30,6 +33,10 @@ OPHYD_CLASSES: tuple[tuple[str, str, str], ...] = (
     ("ophyd.areadetector.plugins", "HDF5Plugin_V34", "HDF1:"),
     ("ophyd.areadetector.plugins", "TIFFPlugin_V34", "TIFF1:"),
 )
+
+#: The ophyd-async ``ADWriterFactory`` constructors (with their suffixes) whose plugins an
+#: ophyd-async ``SimDetector`` (driver ``cam1:``) connects to; the IOC serves every PV of them.
+OPHYD_ASYNC_WRITERS: tuple[tuple[str, str], ...] = (("hdf", "HDF1:"), ("tiff", "TIFF1:"))
 
 #: Record kinds used in the table; ``field`` names a field of another record (``.DISA``).
 KINDS = frozenset({"int", "float", "enum", "str", "char", "array", "field"})
@@ -115,3 +122,44 @@ def ophyd_pv_names() -> dict[str, str]:
         return names
     finally:
         Device.lazy_wait_for_connection = saved
+
+
+def ophyd_async_pv_names() -> dict[str, str]:
+    """Every PV name (prefix-less) an ophyd-async ``SimDetector`` with the HDF5 and TIFF
+    writers connects to, mapped to ``async:<attribute>``.
+
+    Needs ophyd-async; nothing connects (the devices are only built and walked).
+    """
+    from pathlib import PurePosixPath
+
+    from ophyd_async.core import Signal, StaticFilenameProvider, StaticPathProvider
+    from ophyd_async.epics.adcore import ADWriterFactory
+    from ophyd_async.epics.adsimdetector import SimDetector
+
+    provider = StaticPathProvider(StaticFilenameProvider("f"), PurePosixPath("/"))
+    factories = [
+        getattr(ADWriterFactory, method)(provider, writer_suffix=suffix)
+        for method, suffix in OPHYD_ASYNC_WRITERS
+    ]
+    device = SimDetector("__PVTABLE__:", *factories, name="det")
+    names: dict[str, str] = {}
+
+    def walk(parent: Any, dotted: str) -> None:
+        for child_name, child in parent.children():
+            path = f"{dotted}.{child_name}" if dotted else child_name
+            if not isinstance(child, Signal):
+                walk(child, path)
+                continue
+            backend = child._connector.backend
+            for attr in ("read_pv", "write_pv"):
+                pvname = getattr(backend, attr, "")
+                if pvname:
+                    names.setdefault(pvname.split(":", 1)[1], f"async:{path}")
+
+    walk(device, "")
+    return names
+
+
+def all_pv_names() -> dict[str, str]:
+    """:func:`ophyd_pv_names` and :func:`ophyd_async_pv_names` (ophyd's attribute wins)."""
+    return {**ophyd_async_pv_names(), **ophyd_pv_names()}

@@ -1,8 +1,10 @@
-"""Regenerate ``sim_iocs/ad_pvs.json`` from ophyd's classes (names) and AD types.
+"""Regenerate ``sim_iocs/ad_pvs.json`` from ophyd's and ophyd-async's classes (names) and AD types.
 
 Run ``python -m sim_iocs._regen_pvtable [--reference ad-sim-pvs.json]`` after an ophyd
 upgrade; ``tests/sim/test_pvtable.py`` fails when the vendored table no longer covers
-every PV of the classes in :data:`sim_iocs._pvtable.OPHYD_CLASSES`.
+every PV of the classes in :data:`sim_iocs._pvtable.OPHYD_CLASSES` or of ophyd-async's
+``SimDetector`` with the writers of :data:`sim_iocs._pvtable.OPHYD_ASYNC_WRITERS` (both
+packages are needed to regenerate).
 
 Types come, in order, from: the vendored table itself (so regeneration is stable), a
 reference table typed from the ADCore/ADSimDetector templates (looked up by exact name,
@@ -20,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim_iocs._pvtable import PVSpec, ophyd_pv_names
+from sim_iocs._pvtable import PVSpec, all_pv_names
 
 __all__ = ["CONVENTIONS", "PLUGIN_OVERRIDES", "build_table", "main"]
 
@@ -99,6 +101,13 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         "read_only": True,
     },
     "TempSuffix": {"kind": "str", "rtyp": "stringout", "value": ""},
+    # ADBase.template records that ophyd-async's ADBaseIO connects to (ophyd does not)
+    "SerialNumber_RBV": {"kind": "str", "rtyp": "stringin", "read_only": True, "value": ""},
+    "SDKVersion_RBV": {"kind": "str", "rtyp": "stringin", "read_only": True, "value": ""},
+    "FirmwareVersion_RBV": {"kind": "str", "rtyp": "stringin", "read_only": True, "value": ""},
+    "WaitForPlugins": {"kind": "enum", "rtyp": "bo", "enum_strs": _YES_NO},
+    # NDFileHDF5.template: the SWMR flush (a busy record) and automatic chunking
+    "FlushNow": {"kind": "enum", "rtyp": "busy", "enum_strs": ("Done", "Flush")},
     "TempSuffix_RBV": {"kind": "str", "rtyp": "stringin", "read_only": True, "value": ""},
     **{
         f"ExtraDimName{d}_RBV": {"kind": "str", "rtyp": "stringin", "read_only": True, "value": ""}
@@ -139,7 +148,7 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
     "MaxByteRate_RBV": {"kind": "float", "rtyp": "ai", "read_only": True, "value": 0.0},
     "FillValue": {"kind": "float", "rtyp": "ao", "value": 0.0},
     "FillValue_RBV": {"kind": "float", "rtyp": "ai", "read_only": True, "value": 0.0},
-    **_enums("bo", _YES_NO, "LazyOpen", "DimAttDatasets"),
+    **_enums("bo", _YES_NO, "LazyOpen", "DimAttDatasets", "ChunkSizeAuto"),
     **_enums("bo", _OFF_ON, "SWMRMode", "PositionMode"),
     **_enums("bo", ("Unsorted", "Sorted"), "SortMode"),
     **_enums("mbbo", ("BloscLZ", "LZ4", "LZ4HC", "SNAPPY", "ZLIB", "ZSTD"), "BloscCompressor"),
@@ -261,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="do not reuse the vendored types")
     args = parser.parse_args(argv)
     previous = {} if args.fresh else _read_json(here)
-    table = build_table(ophyd_pv_names(), previous, _read_json(args.reference))
+    table = build_table(all_pv_names(), previous, _read_json(args.reference))
     text = json.dumps([spec.to_json() for spec in table], indent=1) + "\n"
     args.output.write_text(text, encoding="utf-8")
     sources: dict[str, int] = {}

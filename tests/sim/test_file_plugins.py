@@ -228,7 +228,7 @@ def test_num_capture_0_in_capture_mode_is_an_error(ca):
     ca.wait_for("HDF1:Capture_RBV", 0)
 
 
-@pytest.mark.parametrize("template", ["%s_%d.h5", "%s%s%s_%d.h5", "%s%s.h5", "%d%s%s.h5"])
+@pytest.mark.parametrize("template", ["%s_%d.h5", "%s%s%s_%d.h5", "%d%s%s.h5"])
 def test_file_template_with_wrong_conversions(ca, template):
     ca.setup_file_plugin("HDF1:", "/ioc/data/", template=template)
     ca.put("HDF1:Capture", 1, wait=False)

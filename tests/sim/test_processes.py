@@ -170,7 +170,7 @@ def test_list_pvs_from_both_command_lines():
         text=True,
         check=True,
     ).stdout.splitlines()
-    assert len(out) == 616
+    assert len(out) == 629
     assert "LP:HDF1:FilePath\twaveform\tchar" in out
     assert "LP:cam1:Acquire\tbo\tenum" in out
     from filestore_vfs.cli import main
