@@ -7,6 +7,7 @@ from tests.  Importing this package needs neither softioc nor pyepics.
 """
 
 from sim_iocs._areadetector import SimAreaDetector, SimDetectorCam
+from sim_iocs._cli import main
 from sim_iocs._file_plugins import FileTemplateError, check_file_template
 from sim_iocs._frames import AD_DATA_TYPES, SIM_MODES, expected_frame, make_frame
 from sim_iocs._ioc import DEFAULT_PORT, client_environment, serve, server_environment
@@ -38,6 +39,7 @@ __all__ = [
     "client_environment",
     "expected_frame",
     "load_pv_table",
+    "main",
     "make_frame",
     "ophyd_async_pv_names",
     "ophyd_pv_names",

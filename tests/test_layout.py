@@ -202,3 +202,14 @@ def test_no_os_error_with_a_magic_errno() -> None:
             ):
                 found.append(f"{name}:{node.lineno} {node.func.id}({first.value}, ...)")
     assert not found, found
+
+
+def test_no_private_module_of_sim_iocs() -> None:
+    """The CLI starts the simulator lazily, through ``sim_iocs``' public names only."""
+    found = [
+        f"{name}:{line} imports {target}"
+        for name, path in MODULES.items()
+        for target, line in _imports(name, path)
+        if target.startswith("sim_iocs.") and target.split(".")[1].startswith("_")
+    ]
+    assert not found, found

@@ -45,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Parse the options with the simulator's own parser, then serve (or list PVs)."""
     try:
-        from sim_iocs._cli import main
+        from sim_iocs import main
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RuntimeError(f"the sim IOC is not installed: {exc}") from exc
     argv = ["areadetector", "--prefix", args.prefix, "--port", str(args.port)]
