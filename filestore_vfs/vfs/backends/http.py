@@ -581,14 +581,13 @@ class HttpFile(FsspecNetworkRoot):
 
     # -- reading --------------------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:
-        """The whole file in one ``GET`` (no ``HEAD`` first); anything but a ``200`` (a
-        redirect to a directory, a 404 that may be a directory without its slash) goes the
-        general way, which tells a missing file from a directory."""
+        """The whole file in one ``GET`` (no ``HEAD`` first); a redirect (a directory
+        without its slash) goes the general way, which says what is there."""
         if rel:
             url = self.fs_path(rel)
             status, _, body = self.retrying(
                 lambda: self._request(
-                    "GET", url, ok=(200, 301, 302, 303, 307, 308, 404), allow_redirects=False
+                    "GET", url, ok=(200, 301, 302, 303, 307, 308), allow_redirects=False
                 )
             )
             if status == 200:
