@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -191,13 +192,29 @@ class _Prefetcher:
             future.cancel()
         self._ahead.clear()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Cancel what has not started; with ``wait``, also wait for the requests in flight
+        (``False`` from a finalizer: the threads end when those return)."""
         with self._lock:
             self._closed = True
             self._cancel()
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _weak_fetch(handler: _PerFrameFiles) -> Callable[[int], bytes]:
+    """``handler._remote_bytes`` without a reference to the handler (the prefetcher's
+    threads must not keep it alive)."""
+    method = weakref.WeakMethod(handler._remote_bytes)
+
+    def fetch(j: int) -> bytes:
+        bound = method()
+        if bound is None:
+            raise MissingFileError("the handler was closed")
+        return bound(j)
+
+    return fetch
 
 
 class _PerFrameFiles(HandlerBase):
@@ -222,7 +239,9 @@ class _PerFrameFiles(HandlerBase):
         self._ahead: _Prefetcher | None = None
         if self._directory.local is None and self._directory.logical is not None:
             depth = max(0, int(self.prefetch))
-            self._ahead = _Prefetcher(self._remote_bytes, depth=depth, workers=depth)
+            self._ahead = _Prefetcher(_weak_fetch(self), depth=depth, workers=depth)
+            # Filler drops handlers without closing them: the threads end with the handler
+            weakref.finalize(self, self._ahead.close, False)
 
     def _remote_bytes(self, j: int) -> bytes:
         location = self._location(j)

@@ -130,6 +130,23 @@ def test_no_thread_outlives_the_handler(served: tuple[VirtualFileSystem, Path, s
     assert set(_prefetch_threads()) - before == set()
 
 
+def test_a_handler_dropped_unclosed_ends_its_threads(
+    served: tuple[VirtualFileSystem, Path, str],
+) -> None:
+    """event-model's Filler drops its handlers without calling ``close``."""
+    vfs, _, name = served
+    before = set(_prefetch_threads())
+    handler = _handler(vfs, name)
+    for k in range(3):
+        handler(point_number=k)
+    assert set(_prefetch_threads()) - before
+    del handler
+    deadline = time.monotonic() + 10
+    while set(_prefetch_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(_prefetch_threads()) - before == set()
+
+
 def test_a_local_root_reads_the_files_directly(tmp_path: Path) -> None:
     for k in range(3):
         tifffile.imwrite(tmp_path / (TEMPLATE % ("", "scan", k)), _frame(k))
