@@ -73,3 +73,15 @@ def test_get_file_of_an_empty_file(remote: tuple[VirtualFileSystem, Path], tmp_p
         assert (tmp_path / "copy.bin").read_bytes() == b""
     finally:
         (directory / name).unlink()
+
+
+def test_get_file_of_a_directory(remote: tuple[VirtualFileSystem, Path], tmp_path: Path):
+    vfs, directory = remote
+    name = f"dir-{uuid.uuid4().hex[:8]}"
+    (directory / name).mkdir()
+    try:
+        with pytest.raises(IsADirectoryError):
+            vfs.get_file(f"/r/{name}", tmp_path / "copy.bin")
+    finally:
+        (directory / name).rmdir()
+    assert os.listdir(tmp_path) == []

@@ -34,7 +34,6 @@ import asyncssh
 import asyncssh.encryption
 from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
-from fsspec.callbacks import Callback
 from sshfs import SSHFileSystem
 
 from .._errors import (
@@ -42,6 +41,7 @@ from .._errors import (
     PathEscapeError,
     connection_reset,
     io_error,
+    is_a_directory,
     permission_denied,
     timed_out,
 )
@@ -306,12 +306,28 @@ class SFTPFile(LockFileRoot):
         """asyncssh's own download, reads of the server's largest size (OpenSSH: 255 KiB),
         several in flight (asyncssh's choice: 4 MiB in all, so memory stays flat); the
         streaming reader waits for each read-ahead block and reached half of OpenSSH
-        ``sftp``'s rate."""
-        callback = _Callback(progress) if progress is not None else None
+        ``sftp``'s rate. Links are followed (:meth:`confine` has judged where they lead):
+        asyncssh would otherwise recreate the link locally, or refuse one that leaves
+        the download's directory. A ``stat`` first tells a directory (one round trip)."""
         remote = self.fs_path(rel)
-        self.retrying(
-            lambda: self.fs.get_file(remote, local, block_size=GET_BLOCK, callback=callback)
-        )
+
+        def report(_src: bytes, _dst: bytes, done: int, _total: int) -> None:
+            assert progress is not None
+            progress(done)
+
+        async def get() -> None:
+            async with self.fs._pool.get() as sftp:
+                if stat.S_ISDIR((await sftp.stat(remote)).permissions or 0):
+                    raise is_a_directory("is a directory")
+                await sftp.get(
+                    remote,
+                    local,
+                    follow_symlinks=True,
+                    block_size=GET_BLOCK,
+                    progress_handler=report if progress is not None else None,
+                )
+
+        self.retrying(lambda: self._sync(get))
         return True
 
     def lock_key(self, rel: str) -> tuple[Any, ...]:
@@ -387,17 +403,6 @@ async def _real_path(sftp: Any, path: str) -> str:
 #: The read size of a download: -1 lets asyncssh take the largest the server announces
 #: (``limits@openssh.com``).
 GET_BLOCK = -1
-
-
-class _Callback(Callback):
-    """fsspec's progress callback, fed to ``progress`` as absolute byte counts."""
-
-    def __init__(self, progress: Callable[[int], Any]) -> None:
-        super().__init__()
-        self._progress = progress
-
-    def call(self, *args: Any, **kwargs: Any) -> None:
-        self._progress(self.value)
 
 
 def _fast_ciphers_first() -> list[str]:
