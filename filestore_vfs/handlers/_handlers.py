@@ -8,7 +8,12 @@ once per resource and kept open until :meth:`close`.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -136,17 +141,121 @@ class AreaDetectorHDF5Handler(HandlerBase):
         self._file = self._raw = self._dataset = None
 
 
+class _Prefetcher:
+    """Whole files fetched ahead, on a few threads, while the caller asks for consecutive ones.
+
+    ``get(j)`` returns file ``j``'s bytes. When ``j`` follows the file asked for before,
+    files ``j+1 .. j+depth`` are requested at once (at most ``depth`` waiting: memory is
+    ``depth`` files), so the next datums find theirs already here; a jump cancels what was
+    fetched ahead and starts again from there. A fetch's error is raised by the ``get`` of
+    the file that needs it (a file past the end of the run, never asked for, is no error).
+    :meth:`close` cancels what has not started and waits for the requests in flight, so no
+    thread outlives the handler.
+    """
+
+    def __init__(self, fetch: Callable[[int], bytes], depth: int = 4, workers: int = 4) -> None:
+        self._fetch = fetch
+        self._depth = depth
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: dict[int, Future[bytes]] = {}
+        self._last: int | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def get(self, j: int) -> bytes:
+        with self._lock:
+            future = self._ahead.pop(j, None)
+            if future is not None or j == (None if self._last is None else self._last + 1):
+                self._schedule(j)
+            else:
+                self._cancel()
+            self._last = j
+        if future is None:
+            return self._fetch(j)
+        return future.result()
+
+    def _schedule(self, j: int) -> None:
+        wanted = range(j + 1, j + 1 + self._depth)
+        for k in [k for k in self._ahead if k not in wanted]:
+            self._ahead.pop(k).cancel()
+        if self._closed or not wanted:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="vfs-prefetch")
+        for k in wanted:
+            if k not in self._ahead:
+                self._ahead[k] = self._pool.submit(self._fetch, k)
+
+    def _cancel(self) -> None:
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
+
+    def close(self, wait: bool = True) -> None:
+        """Cancel what has not started; with ``wait``, also wait for the requests in flight
+        (``False`` from a finalizer: the threads end when those return)."""
+        with self._lock:
+            self._closed = True
+            self._cancel()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _weak_fetch(handler: _PerFrameFiles) -> Callable[[int], bytes]:
+    """``handler._remote_bytes`` without a reference to the handler (the prefetcher's
+    threads must not keep it alive)."""
+    method = weakref.WeakMethod(handler._remote_bytes)
+
+    def fetch(j: int) -> bytes:
+        bound = method()
+        if bound is None:
+            raise MissingFileError("the handler was closed")
+        return bound(j)
+
+    return fetch
+
+
 class _PerFrameFiles(HandlerBase):
-    """One file per frame named ``template % (directory/, filename, j)``."""
+    """One file per frame named ``template % (directory/, filename, j)``.
+
+    On a network root each file is read whole in one request (``VirtualFileSystem.read_bytes``)
+    and, while the datums asked for are consecutive, the next :attr:`prefetch` files are
+    fetched concurrently on as many threads (memory: that many files); ``cache`` does not
+    apply to them.
+    """
 
     #: What the files hold, for messages.
     kind: ClassVar[str] = "file"
+    #: Files fetched ahead on a network root (0: none).
+    prefetch: ClassVar[int] = 4
 
     def __init__(self, fpath: str, template: str, filename: str, frame_per_point: int = 1) -> None:
         self._directory = locate(fpath, self._vfs())
         self._template = template
         self._filename = filename
         self._fpp = int(frame_per_point)
+        self._ahead: _Prefetcher | None = None
+        if self._directory.local is None and self._directory.logical is not None:
+            depth = max(0, int(self.prefetch))
+            self._ahead = _Prefetcher(_weak_fetch(self), depth=depth, workers=depth)
+            # Filler drops handlers without closing them: the threads end with the handler
+            weakref.finalize(self, self._ahead.close, False)
+
+    def _remote_bytes(self, j: int) -> bytes:
+        location = self._location(j)
+        if location.local is not None or location.logical is None:  # pragma: no cover
+            with location.open() as f:
+                return f.read()
+        try:
+            return location.vfs.read_bytes(location.logical)
+        except FileNotFoundError:
+            raise MissingFileError(f"{location.describe()} does not exist") from None
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
 
     def _location(self, j: int) -> Location:
         name = self._template % ("", self._filename, j)
@@ -171,6 +280,8 @@ class _PerFrameFiles(HandlerBase):
     def _frame(self, j: int) -> np.ndarray:
         local = self._local_file(j)
         try:
+            if local is None and self._ahead is not None:
+                return self._read(io.BytesIO(self._ahead.get(j)), j)
             return self._read(local if local is not None else self._location(j), j)
         except _NoDatasetError:
             raise
@@ -180,8 +291,9 @@ class _PerFrameFiles(HandlerBase):
                 f"frame {j} of the {self.kind} sequence is missing: {where} (a gap in the sequence)"
             ) from None
 
-    def _read(self, source: Location | str, j: int) -> np.ndarray:
-        """One frame from a local path (opened by the library) or a VFS location."""
+    def _read(self, source: Location | str | io.BytesIO, j: int) -> np.ndarray:
+        """One frame from a local path (opened by the library), a VFS location, or the
+        file's bytes (a network root's file, read whole)."""
         raise NotImplementedError
 
     def get_file_list(self, datum_kwargs: Any) -> list[str]:
@@ -199,8 +311,8 @@ class AreaDetectorTiffHandler(_PerFrameFiles):
     specs = {"AD_TIFF"}
     kind = "TIFF"
 
-    def _read(self, source: Location | str, j: int) -> np.ndarray:
-        if isinstance(source, str):
+    def _read(self, source: Location | str | io.BytesIO, j: int) -> np.ndarray:
+        if isinstance(source, str | io.BytesIO):
             return _read_tiff(source)
         with source.open(self.cache) as f:
             return _read_tiff(f)
@@ -223,18 +335,20 @@ class AreaDetectorHDF5SingleHandler(_PerFrameFiles):
     specs = {"AD_HDF5_SINGLE"}
     kind = "HDF5"
 
-    def _read(self, source: Location | str, j: int) -> np.ndarray:
+    def _read(self, source: Location | str | io.BytesIO, j: int) -> np.ndarray:
         import h5py
 
         with contextlib.ExitStack() as stack:
             # a file object, never a native open (see AreaDetectorHDF5Handler._open_file)
             if isinstance(source, str):
                 raw = stack.enter_context(open(source, "rb"))  # noqa: SIM115
+            elif isinstance(source, io.BytesIO):
+                raw = source
             else:
                 raw = stack.enter_context(source.open(self.cache))
             h5 = stack.enter_context(h5py.File(raw, "r"))
             if DATASET not in h5:
-                where = source if isinstance(source, str) else source.describe()
+                where = source if isinstance(source, str) else self._location(j).describe()
                 raise _NoDatasetError(f"{where} has no dataset {DATASET}")
             data = h5[DATASET][()]
         return data[0] if data.ndim == 3 and data.shape[0] == 1 else data

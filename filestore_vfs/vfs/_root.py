@@ -259,6 +259,18 @@ class Root(abc.ABC):
         the writer is closed or aborted (the VFS's locks).
         """
 
+    def fetch_to(self, rel: str, local: str, progress: Callable[[int], Any] | None) -> bool:
+        """Download ``rel`` to the new local file ``local`` with the transport's own
+        pipelined transfer, calling ``progress(done_bytes)``; ``False`` (the default) when
+        the root has none, and the VFS streams the file through :meth:`open_read`."""
+        return False
+
+    def read_bytes(self, rel: str) -> bytes:
+        """The whole file; a root whose transport can send it in one request overrides this
+        (the handlers read one-file-per-frame sequences through it)."""
+        with self.open_read(rel) as f:
+            return f.read()
+
     def size(self, rel: str) -> int | None:
         return self.info(rel).get("size")
 

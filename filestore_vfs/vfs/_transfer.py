@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import IO, Any
 
-__all__ = ["Progress", "copy_stream", "CHUNK"]
+__all__ = ["Progress", "ProgressTo", "copy_stream", "CHUNK"]
 
 CHUNK = 8 << 20
 Progress = bool | Callable[[int, int | None, str], Any] | None
@@ -41,6 +41,28 @@ class _Reporter:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+class ProgressTo:
+    """``progress`` fed with absolute byte counts (a transport's own transfer reports them);
+    a context manager that closes the bar."""
+
+    def __init__(self, progress: Progress, total: int | None, name: str) -> None:
+        self._args = (progress, total, name)
+        self._reporter: _Reporter | None = None  # no bar until a byte arrives
+
+    def __call__(self, done: int) -> None:
+        if self._reporter is None:
+            self._reporter = _Reporter(*self._args)
+        if done > self._reporter.done:
+            self._reporter.add(done - self._reporter.done)
+
+    def __enter__(self) -> ProgressTo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._reporter is not None:
+            self._reporter.close()
 
 
 def _fileno(f: IO[bytes]) -> int | None:

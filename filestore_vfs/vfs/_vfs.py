@@ -38,7 +38,7 @@ from ._locking import Lease, acquire_in_process
 from ._paths import LogicalPath, join_logical, split_logical
 from ._root import Entry, Root
 from ._storage import Storage
-from ._transfer import Progress, copy_stream
+from ._transfer import Progress, ProgressTo, copy_stream
 
 __all__ = ["VirtualFileSystem", "Resolved"]
 
@@ -247,8 +247,9 @@ class VirtualFileSystem:
 
     # -- whole-file helpers ---------------------------------------------------------------
     def read_bytes(self, path: str | os.PathLike[str]) -> bytes:
-        with self.open(path, "rb") as f:
-            return f.read()
+        root, lp = self._split(path)
+        with root.translate(str(lp)):
+            return root.read_bytes(lp.rel)
 
     def write_bytes(self, path: str | os.PathLike[str], data: bytes) -> None:
         with self.open(path, "wb") as f:
@@ -513,8 +514,13 @@ class VirtualFileSystem:
         total = self._size(root, lp)
         fd, tmp = tempfile.mkstemp(prefix=".~vfs-tmp-", dir=target.parent)
         try:
-            with self.open(path, "rb", cache="stream") as fin, os.fdopen(fd, "wb") as fout:
-                copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
+            with os.fdopen(fd, "wb") as fout:
+                # the transport's own download when it has one, else the streaming copy
+                with ProgressTo(progress, total, str(lp)) as report, root.translate(str(lp)):
+                    fetched = root.fetch_to(lp.rel, tmp, report if progress else None)
+                if not fetched:
+                    with self.open(path, "rb", cache="stream") as fin:
+                        copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
             os.replace(tmp, target)
         except BaseException:
             if os.path.exists(tmp):

@@ -702,6 +702,20 @@ class HttpFile(FsspecNetworkRoot):
         }
 
     # -- reading --------------------------------------------------------------------------
+    def read_bytes(self, rel: str) -> bytes:
+        """The whole file in one ``GET`` (no ``HEAD`` first); a redirect (a directory
+        without its slash) goes the general way, which says what is there."""
+        if rel:
+            url = self.fs_path(rel)
+            status, _, body = self.retrying(
+                lambda: self._request(
+                    "GET", url, ok=(200, 301, 302, 303, 307, 308), allow_redirects=False
+                )
+            )
+            if status == 200:
+                return body
+        return super().read_bytes(rel)
+
     def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
         url = self.fs_path(rel)
         info = self._head_info(rel)

@@ -1,0 +1,87 @@
+"""``get_file`` over SFTP (its own download, ``Root.fetch_to``) and SMB (the pipelined
+streaming reader): the bytes, the progress reports, a missing or empty file, and nothing
+partial left behind."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from filestore_vfs import Root, SFTPFile, VirtualFileSystem
+from tests.servers import SmbServer, SshdServer
+
+from .helpers import sftp_spec, smb_spec
+
+SIZE = 5 * (1 << 20) + 12345  # several reads in flight, and a short last one
+
+
+@pytest.fixture(params=["sftp", "smb"])
+def remote(request: pytest.FixtureRequest) -> tuple[VirtualFileSystem, Path]:
+    """A root on the server and the server's directory behind it."""
+    if request.param == "sftp":
+        server: Any = request.getfixturevalue("sshd_server")
+        spec = sftp_spec(server)
+    else:
+        server = request.getfixturevalue("smbd_server")
+        spec = smb_spec(server)
+    assert isinstance(server, SshdServer | SmbServer)
+    vfs = VirtualFileSystem({"r": spec}, defaults=False)
+    request.addfinalizer(vfs.close)
+    return vfs, server.root
+
+
+def test_get_file_bytes_and_progress(remote: tuple[VirtualFileSystem, Path], tmp_path: Path):
+    vfs, directory = remote
+    name = f"fetch-{uuid.uuid4().hex[:8]}.bin"
+    data = os.urandom(SIZE)
+    (directory / name).write_bytes(data)
+    try:
+        if isinstance(vfs.roots["r"], SFTPFile):
+            assert type(vfs.roots["r"]).fetch_to is not Root.fetch_to  # asyncssh's own
+        reports: list[tuple[int, int | None, str]] = []
+        target = tmp_path / "sub" / "copy.bin"
+        vfs.get_file(f"/r/{name}", target, progress=lambda *a: reports.append(a))
+        assert target.read_bytes() == data
+        done = [r[0] for r in reports]
+        assert done and done == sorted(done) and done[-1] == SIZE
+        assert {r[1] for r in reports} == {SIZE}
+        assert {r[2] for r in reports} == {f"/r/{name}"}
+        vfs.get_file(f"/r/{name}", target)  # without progress, over an existing file
+        assert target.read_bytes() == data
+    finally:
+        (directory / name).unlink()
+    assert os.listdir(tmp_path / "sub") == ["copy.bin"]
+
+
+def test_get_file_of_a_missing_file(remote: tuple[VirtualFileSystem, Path], tmp_path: Path):
+    vfs, _ = remote
+    with pytest.raises(FileNotFoundError):
+        vfs.get_file("/r/no-such-file.bin", tmp_path / "copy.bin")
+    assert os.listdir(tmp_path) == []  # no partial or temporary file left
+
+
+def test_get_file_of_an_empty_file(remote: tuple[VirtualFileSystem, Path], tmp_path: Path):
+    vfs, directory = remote
+    name = f"empty-{uuid.uuid4().hex[:8]}.bin"
+    (directory / name).write_bytes(b"")
+    try:
+        vfs.get_file(f"/r/{name}", tmp_path / "copy.bin")
+        assert (tmp_path / "copy.bin").read_bytes() == b""
+    finally:
+        (directory / name).unlink()
+
+
+def test_get_file_of_a_directory(remote: tuple[VirtualFileSystem, Path], tmp_path: Path):
+    vfs, directory = remote
+    name = f"dir-{uuid.uuid4().hex[:8]}"
+    (directory / name).mkdir()
+    try:
+        with pytest.raises(IsADirectoryError):
+            vfs.get_file(f"/r/{name}", tmp_path / "copy.bin")
+    finally:
+        (directory / name).rmdir()
+    assert os.listdir(tmp_path) == []
