@@ -258,3 +258,30 @@ def print_report(figures: list[Figure]) -> int:
     print(markdown_table(figures))
     print(json_line(figures))
     return 0
+
+
+def rate_figure(
+    name: str,
+    repeats: int,
+    n: int,
+    ours: Callable[[], Any],
+    anchor: Callable[[], Any],
+    target: str = "",
+    min_ratio: float | None = None,
+    *,
+    unit: str = "/s",
+) -> Figure:
+    """A rate figure (``n`` items per second) of ``ours`` beside ``anchor``: best of
+    ``repeats`` paired rounds, with the paired ratio."""
+    runs: list[list[float]] = []
+    t_ours, t_anchor = best_of(repeats, ours, anchor, runs=runs)
+    return Figure(
+        name,
+        n / t_ours,
+        n / t_anchor,
+        unit,
+        target=target,
+        min_ratio=min_ratio,
+        paired=paired_ratio(runs),
+        notes={"frames": n},
+    )

@@ -38,7 +38,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import event_model
@@ -49,7 +49,7 @@ import tifffile
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.handlers import handler_registry
 
-from ._report import Figure, best_of, paired_ratio, print_report
+from ._report import Figure, print_report, rate_figure
 
 SHAPE = (512, 512)
 DATASET = "/entry/data/data"
@@ -175,29 +175,6 @@ def _untimed(_: object) -> None:
     """What a benchmarked call returns: ``None`` (time it whole), not its own result."""
 
 
-def _figure(
-    name: str,
-    repeats: int,
-    n: int,
-    ours: Callable[[], Any],
-    anchor: Callable[[], Any],
-    target: str = "",
-    min_ratio: float | None = None,
-) -> Figure:
-    runs: list[list[float]] = []
-    t_ours, t_anchor = best_of(repeats, ours, anchor, runs=runs)
-    return Figure(
-        name,
-        n / t_ours,
-        n / t_anchor,
-        "/s",
-        target=target,
-        min_ratio=min_ratio,
-        paired=paired_ratio(runs),
-        notes={"frames": n},
-    )
-
-
 def _stock_registry() -> dict[str, Any]:
     from area_detector_handlers.handlers import AreaDetectorHDF5Handler, AreaDetectorTiffHandler
 
@@ -212,7 +189,7 @@ def _local_figures(vfs: VirtualFileSystem, data: str, n: int, repeats: int) -> l
         assert fill_all(registry, docs) == n  # warm the page cache, check the set-up
     h5_path, tiff_dir = os.path.join(data, "scan.h5"), os.path.join(data, "tiff")
     return [
-        _figure(
+        rate_figure(
             "HDF5 fill, local root: ours vs area-detector-handlers",
             repeats,
             n,
@@ -221,7 +198,7 @@ def _local_figures(vfs: VirtualFileSystem, data: str, n: int, repeats: int) -> l
             "≥ 5×",
             5.0,
         ),
-        _figure(
+        rate_figure(
             "HDF5 fill, local root: ours vs raw h5py frame by frame",
             repeats,
             n,
@@ -230,14 +207,14 @@ def _local_figures(vfs: VirtualFileSystem, data: str, n: int, repeats: int) -> l
             "≥ 0.5×",
             0.5,
         ),
-        _figure(
+        rate_figure(
             "TIFF fill, local root: ours vs area-detector-handlers",
             repeats,
             n,
             lambda: _untimed(fill_all(ours, tif_ours)),
             lambda: _untimed(fill_all(stock, tif_stock)),
         ),
-        _figure(
+        rate_figure(
             "TIFF fill, local root: ours vs raw tifffile per file",
             repeats,
             n,
@@ -246,21 +223,21 @@ def _local_figures(vfs: VirtualFileSystem, data: str, n: int, repeats: int) -> l
             "≥ 0.8×",
             0.8,
         ),
-        _figure(
+        rate_figure(
             "HDF5 handler calls without Filler: ours vs raw h5py",
             repeats,
             n,
             lambda: _untimed(call_handler(ours, h5_ours)),
             lambda: _untimed(raw_h5py(h5_path)),
         ),
-        _figure(
+        rate_figure(
             "TIFF handler calls without Filler: ours vs raw tifffile",
             repeats,
             n,
             lambda: _untimed(call_handler(ours, tif_ours)),
             lambda: _untimed(raw_tifffile(tiff_dir, n)),
         ),
-        _figure(
+        rate_figure(
             "Filler alone (a handler returning one ready frame) vs raw h5py",
             repeats,
             n,
@@ -325,7 +302,7 @@ def _http_figures(
 
                 warm_copy = mode == "file" and how == "warm"
                 figures.append(
-                    _figure(
+                    rate_figure(
                         label,
                         repeats,
                         n,

@@ -37,7 +37,7 @@ import tifffile
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.handlers import AreaDetectorTiffHandler, handler_registry
 
-from ._report import Figure, best_of, paired_ratio, print_report
+from ._report import Figure, print_report, rate_figure
 from .bench_handlers import _frame, call_handler, fill_all, run_documents
 
 TEMPLATE = "scan_%06d.tiff"
@@ -88,29 +88,6 @@ def _check(registry: dict[str, Any], docs: list[tuple[str, dict[str, Any]]], n: 
         handler.close()
 
 
-def _figure(
-    name: str,
-    repeats: int,
-    n: int,
-    ours: Any,
-    anchor: Any,
-    target: str = "",
-    min_ratio: float | None = None,
-) -> Figure:
-    runs: list[list[float]] = []
-    t_ours, t_anchor = best_of(repeats, ours, anchor, runs=runs)
-    return Figure(
-        name,
-        n / t_ours,
-        n / t_anchor,
-        "/s",
-        target=target,
-        min_ratio=min_ratio,
-        paired=paired_ratio(runs),
-        notes={"frames": n},
-    )
-
-
 def run(options: argparse.Namespace) -> list[Figure]:
     from tests.servers import nginx_server
 
@@ -136,7 +113,7 @@ def run(options: argparse.Namespace) -> list[Figure]:
                 call_handler(ahead, http_docs)
 
             return [
-                _figure(
+                rate_figure(
                     "TIFF sequence, HTTP root, AD_TIFF handler (one GET per file, 4 fetched "
                     "ahead) vs fsspec.open + tifffile per file",
                     options.repeats,
@@ -146,7 +123,7 @@ def run(options: argparse.Namespace) -> list[Figure]:
                     "≥ 2×",
                     2.0,
                 ),
-                _figure(
+                rate_figure(
                     "TIFF sequence, HTTP root, AD_TIFF handler prefetch=0 (one GET per file) "
                     "vs fsspec.open + tifffile per file",
                     options.repeats,
@@ -154,14 +131,14 @@ def run(options: argparse.Namespace) -> list[Figure]:
                     lambda: call_handler(single, http_docs) and None,
                     lambda: fsspec_direct(url, n) and None,
                 ),
-                _figure(
+                rate_figure(
                     "TIFF sequence, AD_TIFF handler (4 fetched ahead): HTTP root vs local root",
                     options.repeats,
                     n,
                     _ahead,
                     lambda: call_handler(here, local_docs) and None,
                 ),
-                _figure(
+                rate_figure(
                     "TIFF fill (event_model.Filler), HTTP root (4 fetched ahead) vs local root",
                     options.repeats,
                     n,

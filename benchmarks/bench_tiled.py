@@ -35,7 +35,7 @@ import numpy as np
 
 from filestore_vfs import VirtualFileSystem
 
-from ._report import Figure, best_of, paired_ratio, print_report
+from ._report import Figure, print_report, rate_figure
 from .bench_handlers import DATASET, SHAPE, _frame
 
 HDF5 = "application/x-hdf5"
@@ -85,29 +85,6 @@ def _register(container: Any, key: str, mimetype: str, uri: str, n: int) -> Any:
     )
 
 
-def _figure(
-    name: str,
-    repeats: int,
-    n: int,
-    ours: Any,
-    anchor: Any,
-    target: str = "",
-    min_ratio: float | None = None,
-) -> Figure:
-    runs: list[list[float]] = []
-    t_ours, t_anchor = best_of(repeats, ours, anchor, runs=runs)
-    return Figure(
-        name,
-        n / t_ours,
-        n / t_anchor,
-        "frames/s",
-        target=target,
-        min_ratio=min_ratio,
-        paired=paired_ratio(runs),
-        notes={"frames": n},
-    )
-
-
 def _read_all(node: Any) -> None:
     np.asarray(node.read())
 
@@ -154,7 +131,7 @@ def run(options: argparse.Namespace) -> list[Figure]:
                         if not np.array_equal(frames[k], _frame(k)):
                             raise RuntimeError(f"frame {k} read back wrong through tiled")
                 return [
-                    _figure(
+                    rate_figure(
                         "tiled: a run's whole HDF5 array (node.read()), our VFSHDF5Adapter on "
                         "vfs://, local root vs tiled's HDF5Adapter on file://",
                         options.repeats,
@@ -163,14 +140,16 @@ def run(options: argparse.Namespace) -> list[Figure]:
                         lambda: _read_all(stock),
                         "≥ 1.0×",
                         1.0,
+                        unit="frames/s",
                     ),
-                    _figure(
+                    rate_figure(
                         "tiled: frame by frame (node[k]), our VFSHDF5Adapter on vfs://, "
                         "local root vs tiled's HDF5Adapter on file://",
                         options.repeats,
                         n,
                         lambda: _frame_by_frame(ours, n),
                         lambda: _frame_by_frame(stock, n),
+                        unit="frames/s",
                     ),
                 ]
         finally:

@@ -48,14 +48,16 @@ def test_every_http_figure_reads_with_the_mode_it_names(
         reads.setdefault(current[0], []).append(cache or self.cache)
         return real_open_read(self, rel, cache)
 
-    def one_round(name: str, repeats: int, count: int, ours: Any, anchor: Any, *a: Any) -> str:
+    def one_round(
+        name: str, repeats: int, count: int, ours: Any, anchor: Any, *a: Any, **kw: Any
+    ) -> str:
         current[0] = name
         ours()  # only ours reads through the HTTP root; the anchor is the local root
         current[0] = ""
         return name
 
     monkeypatch.setattr(HttpFile, "open_read", recording_open_read)
-    monkeypatch.setattr(bench_handlers, "_figure", one_round)
+    monkeypatch.setattr(bench_handlers, "rate_figure", one_round)
     local = VirtualFileSystem({"bench": {"class": "LocalFile", "root": str(data)}}, defaults=False)
     try:
         labels = bench_handlers._http_figures(local, str(data), url, n, 1)
