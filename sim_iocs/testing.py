@@ -25,6 +25,7 @@ import atexit
 import contextlib
 import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -65,18 +66,42 @@ class SimIOCError(RuntimeError):
 
 
 def free_port() -> int:
-    """A loopback port free for both TCP and UDP (CA uses both on the server port)."""
-    for _ in range(50):
+    """A loopback port free for both TCP and UDP (CA uses both on the server port).
+
+    It is drawn below the kernel's ephemeral range (``ip_local_port_range``): a port the
+    kernel handed out with ``bind(0)`` can be taken again by any outgoing connection before
+    the IOC binds it (seen on a busy machine: "CAS: No TCP server started"), a port below
+    that range only by a process that binds it on purpose.
+    """
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10000, low)
+        if port in (5064, 5065) or not _bindable(port):
+            continue
+        return port
+    raise SimIOCError(f"no free loopback port for both TCP and UDP in 10000-{low - 1}")
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 where it cannot be read)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        low = int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(low, 10001)
+
+
+def _bindable(port: int) -> bool:
+    try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SimIOCError("no free loopback port for both TCP and UDP")
+            tcp.bind(("127.0.0.1", port))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
 
 
 def _ca_context_exists() -> bool:
@@ -209,8 +234,14 @@ def _wait_ready(ioc: SimIOC, deadline: float) -> None:
         if not ioc.alive():
             raise SimIOCError(f"{ioc} exited with {ioc.process.returncode}:\n{ioc.log_tail()}")
         with contextlib.suppress(OSError):
-            if "sim_iocs: ready" in ioc.log_path.read_text(errors="replace"):
+            log = ioc.log_path.read_text(errors="replace")
+            if "sim_iocs: ready" in log:
                 break
+            if "No TCP server started" in log:  # libCom suspends the IOC: it never exits
+                raise SimIOCError(
+                    f"{ioc} could not bind 127.0.0.1:{ioc.port} (taken by another process):"
+                    f"\n{ioc.log_tail()}"
+                )
         if time.monotonic() > deadline:
             raise SimIOCError(f"{ioc} did not start in time:\n{ioc.log_tail()}")
         time.sleep(0.02)

@@ -322,6 +322,7 @@ class Demo:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port outside the kernel's ephemeral range (see sim_iocs.testing)."""
+    from sim_iocs.testing import free_port
+
+    return free_port()
