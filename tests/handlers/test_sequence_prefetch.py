@@ -77,11 +77,15 @@ def test_frames_equal_and_one_request_per_file(
     with _handler(vfs, name, prefetch=prefetch) as handler:
         for k in range(8):
             np.testing.assert_array_equal(handler(point_number=k)[0], _frame(k))
-    time.sleep(0.2)  # nginx writes its log line after the response
+    run = [TEMPLATE % ("", "scan", k) for k in range(8)]
+    # nginx logs a request after its response: wait until every frame's GET is logged
+    deadline = time.monotonic() + 30
     requests = _gets(nginx_server, name)
+    while not set(run) <= {r.split()[1] for r in requests} and time.monotonic() < deadline:
+        time.sleep(0.02)
+        requests = _gets(nginx_server, name)
     assert all(r.startswith("GET ") for r in requests), "\n".join(requests)  # no HEAD
     files = [r.split()[1] for r in requests]
-    run = [TEMPLATE % ("", "scan", k) for k in range(8)]
     assert sorted(f for f in files if f in run) == run, "\n".join(requests)  # each once
     # past the end of the run (the handler cannot know where it ends): a few, once each
     beyond = [f for f in files if f not in run]
