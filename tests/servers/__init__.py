@@ -16,6 +16,7 @@ server of its own for that, not a session fixture).
 from ._azurite import AzuriteServer, azurite_server
 from ._common import ServerStartError, ServerUnavailable, port_is_open, server_pids
 from ._nginx import NginxServer, nginx_server
+from ._postgres import PostgresServer, postgres_server
 from ._redis import RedisServer, redis_server
 from ._s3 import S3Server, s3_server
 from ._smbd import SmbServer, smbd_server
@@ -24,6 +25,7 @@ from ._sshd import SshdServer, client_options, sshd_server
 __all__ = [
     "AzuriteServer",
     "NginxServer",
+    "PostgresServer",
     "RedisServer",
     "S3Server",
     "ServerStartError",
@@ -34,6 +36,7 @@ __all__ = [
     "client_options",
     "nginx_server",
     "port_is_open",
+    "postgres_server",
     "redis_server",
     "s3_server",
     "server_pids",

@@ -23,6 +23,7 @@ from . import (
     ServerUnavailable,
     _azurite,
     _nginx,
+    _postgres,
     _redis,
     _s3,
     _smbd,
@@ -35,6 +36,7 @@ __all__ = [
     "in_ci",
     "nginx_server",
     "own_server",
+    "postgres_server",
     "redis_server",
     "require_server",
     "s3_server",
@@ -51,6 +53,7 @@ _MODULES = {
     "redis": _redis,
     "s3": _s3,
     "azurite": _azurite,
+    "postgres": _postgres,
 }
 INSTALL_HINTS = {name: module.HINT for name, module in _MODULES.items()}
 #: the names :func:`own_server` starts
@@ -77,10 +80,11 @@ def require_server(name: str, exc: BaseException) -> NoReturn:
 
 @contextlib.contextmanager
 def own_server(name: str, **options: Any) -> Iterator[Any]:
-    """Run one server (``nginx``, ``sshd``, ``smbd``, ``redis``, ``s3`` or ``azurite``) for
-    the ``with`` block, mapping "not installed" to :func:`require_server`.  The session
-    fixtures use it, and so does a test that needs a server of its own (one it may stop or
-    kill); a server that is installed but fails to start is an error in every environment."""
+    """Run one server (``nginx``, ``sshd``, ``smbd``, ``redis``, ``s3``, ``azurite`` or
+    ``postgres``) for the ``with`` block, mapping "not installed" to :func:`require_server`.
+    The session fixtures use it, and so does a test that needs a server of its own (one it
+    may stop or kill); a server that is installed but fails to start is an error in every
+    environment."""
     starter = getattr(_MODULES[name], f"{name}_server")
     with contextlib.ExitStack() as stack:
         try:
@@ -107,3 +111,4 @@ smbd_server = _session_fixture("smbd", "Samba smbd with one share and a throw-aw
 redis_server = _session_fixture("redis", "redis-server with a throw-away password, no disk.")
 s3_server = _session_fixture("s3", "moto's S3 server mode with one empty bucket.")
 azurite_server = _session_fixture("azurite", "Azurite blob service with one empty container.")
+postgres_server = _session_fixture("postgres", "A throw-away PostgreSQL cluster (scram, loopback).")

@@ -20,6 +20,7 @@ import pytest
 from tests.servers import (
     AzuriteServer,
     NginxServer,
+    PostgresServer,
     RedisServer,
     S3Server,
     ServerUnavailable,
@@ -322,3 +323,16 @@ def test_missing_executable_is_unavailable_not_error() -> None:
         require_executable("fsvfs-no-such-server", "install it")
     assert info.value.hint == "install it"
     assert os.sep not in str(info.value)
+
+
+# --------------------------------------------------------------------------- postgres
+
+
+def test_postgres_answers_sql_and_refuses_a_wrong_password(postgres_server: PostgresServer) -> None:
+    uri = postgres_server.create_database("probe_db")
+    assert uri.endswith(f"@{postgres_server.host}:{postgres_server.port}/probe_db")
+    assert postgres_server.psql("SELECT 40 + 2", "probe_db") == "42"
+    wrong = dataclasses.replace(postgres_server, password="not-the-password")
+    with pytest.raises(RuntimeError, match="password authentication failed"):
+        wrong.psql("SELECT 1")
+    assert postgres_server.password not in repr(postgres_server)
