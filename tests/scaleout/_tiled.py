@@ -1,0 +1,147 @@
+"""A scaled-out tiled server on loopback: a SQL catalog (PostgreSQL or SQLite), N workers.
+
+``tiled serve config`` runs one process; a facility runs tiled's ``app_factory`` under a
+process manager with several workers, every worker reading the same ``TILED_CONFIG``. Here
+that is ``uvicorn --factory tiled.server.app:app_factory --workers N``: the parent holds the
+socket and the workers share it, as gunicorn would. Each worker imports our adapters and
+reads the server's own ``FILESTORE_VFS_CONFIG``.
+
+:func:`tiled_cluster` starts one; ``restart()`` stops and starts it on the same port (the
+catalog and data stay), for the restarted-mid-read tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.readback.tiled import ADAPTERS
+from tests.servers._common import (
+    HOST,
+    ServerStartError,
+    free_port,
+    log_tail,
+    spawn,
+    stop_process,
+    temp_dir,
+    write_private,
+)
+
+START_TIMEOUT = 180.0  # every worker imports tiled's server: seconds of CPU each
+
+
+def catalog_config(uri: str, workdir: Path, readable: list[str]) -> dict[str, Any]:
+    """tiled's ``catalog`` tree arguments: our adapters, ``readable_storage`` the logical
+    roots whose ``vfs://`` URIs the server may open."""
+    return {
+        "uri": uri,
+        "init_if_not_exists": True,
+        "writable_storage": [str(workdir / "writable"), f"duckdb:///{workdir}/tables.duckdb"],
+        "readable_storage": readable,
+        "adapters_by_mimetype": ADAPTERS,
+    }
+
+
+def server_config(catalog: dict[str, Any], api_key: str) -> dict[str, Any]:
+    return {
+        "authentication": {"single_user_api_key": api_key},
+        "trees": [{"path": "/", "tree": "catalog", "args": catalog}],
+    }
+
+
+def _probe(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class TiledCluster:
+    """A running multi-worker tiled server. ``client()`` is an authenticated root client."""
+
+    url: str
+    port: int
+    workers: int
+    workdir: Path
+    env: dict[str, str] = field(repr=False)
+    api_key: str = field(repr=False)
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def client(self, **kwargs: Any) -> Any:
+        from tiled.client import from_uri
+
+        return from_uri(self.url, api_key=self.api_key, **kwargs)
+
+    def log(self) -> str:
+        return log_tail(self.workdir / "tiled.out", 6000)
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "--factory", "tiled.server.app:app_factory",
+            "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
+            "--no-access-log", "--timeout-graceful-shutdown", "3",
+        ]  # fmt: skip
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start and wait until ``GET /api/v1/`` answers (polled, no fixed sleep)."""
+        self.proc = spawn(self.argv(), self.workdir, self.workdir / "tiled.out", env=self.env)
+        deadline = time.monotonic() + timeout
+        while not _probe(self.url):
+            if self.proc.poll() is not None:
+                raise ServerStartError(f"tiled exited ({self.proc.returncode}):\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"tiled did not answer in {timeout:.0f} s:\n{self.log()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, str(self.workdir))
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def tiled_cluster(
+    catalog_uri: str,
+    vfs_yaml: str,
+    readable: list[str],
+    *,
+    workers: int = 2,
+    name: str = "tiled",
+) -> Iterator[TiledCluster]:
+    """Serve a catalog at ``catalog_uri`` with ``workers`` processes, the server's VFS being
+    ``vfs_yaml``; stops every worker on exit."""
+    api_key = secrets.token_hex(16)
+    with temp_dir(name) as workdir:
+        (workdir / "writable").mkdir()
+        (workdir / "vfs.yaml").write_text(vfs_yaml)
+        config = server_config(catalog_config(catalog_uri, workdir, readable), api_key)
+        write_private(workdir / "config.yml", yaml.safe_dump(config))  # holds the key and URI
+        env = {
+            **os.environ,
+            "TILED_CONFIG": str(workdir / "config.yml"),
+            "FILESTORE_VFS_CONFIG": str(workdir / "vfs.yaml"),
+        }
+        port = free_port()
+        cluster = TiledCluster(f"http://{HOST}:{port}", port, workers, workdir, env, api_key)
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.stop()
