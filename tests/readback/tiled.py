@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.readback.helpers import Docs
 from tests.servers._common import HOST, free_port, log_tail, spawn, stop_process, temp_dir
 
 START_TIMEOUT = 120.0  # importing tiled's server takes 10-40 s on a loaded machine
@@ -97,6 +98,30 @@ def tiled_config(
             }
         },
     }
+
+
+#: The two TiledWriters: bluesky's own and bluesky-tiled-plugins' (where it is developed now).
+TILED_WRITERS = {
+    "bluesky": ("bluesky.callbacks.tiled_writer", "TiledWriter"),
+    "bluesky_tiled_plugins": ("bluesky_tiled_plugins", "TiledWriter"),
+}
+
+
+def write_run(server: TiledServer, docs: Docs, *, writer: str = "bluesky_tiled_plugins") -> Any:
+    """Store one run's documents in ``/cat`` with a TiledWriter (``tiled_writer_patches`` for
+    legacy TIFF Resources) and return the run's node, as a beamline's callback would."""
+    import importlib
+
+    from filestore_vfs.tiled import tiled_writer_patches
+
+    module, name = TILED_WRITERS[writer]
+    catalog = server.client("cat")
+    callback = getattr(importlib.import_module(module), name)(
+        catalog, patches=tiled_writer_patches()
+    )
+    for kind, doc in docs:
+        callback(kind, doc)
+    return catalog[docs[0][1]["uid"]]
 
 
 def _probe(port: int) -> bool:
