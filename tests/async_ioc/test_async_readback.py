@@ -27,8 +27,8 @@ from filestore_vfs.areadetector import VFSPathProvider
 from sim_iocs.testing import SimIOC
 from tests.readback.tiled import (
     TILED_WRITERS,
+    TiledProcess,
     TiledServer,
-    _Process,
     start_tiled,
     wait_for_tiled,
     write_run,
@@ -92,7 +92,7 @@ def server_roots(mounts: dict[str, Path]) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def async_tiled_process(async_mounts: dict[str, Path]) -> Iterator[_Process]:
+def async_tiled_process(async_mounts: dict[str, Path]) -> Iterator[TiledProcess]:
     """A tiled server whose VFS reaches this module's mounts (``/cat`` only), started before
     the runs are recorded so that it comes up meanwhile."""
     with start_tiled(server_roots(async_mounts), databroker=False) as process:
@@ -121,7 +121,7 @@ def runs(
 
 
 @pytest.fixture(scope="module")
-def async_tiled_server(async_tiled_process: _Process) -> TiledServer:
+def async_tiled_server(async_tiled_process: TiledProcess) -> TiledServer:
     return wait_for_tiled(async_tiled_process)
 
 

@@ -133,7 +133,7 @@ def _probe(port: int) -> bool:
 
 
 @dataclass
-class _Process:
+class TiledProcess:
     proc: subprocess.Popen[bytes]
     port: int
     workdir: Path
@@ -141,7 +141,7 @@ class _Process:
 
 
 @contextmanager
-def start_tiled(roots: dict[str, Path], *, databroker: bool = True) -> Iterator[_Process]:
+def start_tiled(roots: dict[str, Path], *, databroker: bool = True) -> Iterator[TiledProcess]:
     """Start ``tiled serve config`` over ``roots`` (name: local directory) without waiting:
     importing tiled takes seconds, so callers start it before recording their runs."""
     api_key = secrets.token_hex(16)
@@ -158,12 +158,12 @@ def start_tiled(roots: dict[str, Path], *, databroker: bool = True) -> Iterator[
         argv = [tiled, "serve", "config", str(config), "--host", HOST, "--port", str(port)]
         proc = spawn(argv, workdir, workdir / "tiled.out", env=env)
         try:
-            yield _Process(proc, port, workdir, api_key)
+            yield TiledProcess(proc, port, workdir, api_key)
         finally:
             stop_process(proc, str(workdir))
 
 
-def wait_for_tiled(process: _Process) -> TiledServer:
+def wait_for_tiled(process: TiledProcess) -> TiledServer:
     """The server, once ``GET /api/v1/`` answers (polled until a deadline, no fixed sleep)."""
     deadline = time.monotonic() + START_TIMEOUT
     while not _probe(process.port):
@@ -178,13 +178,13 @@ def wait_for_tiled(process: _Process) -> TiledServer:
 
 
 @pytest.fixture(scope="session")
-def tiled_process(mounts: dict[str, Path]) -> Iterator[_Process]:
+def tiled_process(mounts: dict[str, Path]) -> Iterator[TiledProcess]:
     """The session server, started without waiting (``ioc_runs`` asks for it first)."""
     with start_tiled(session_roots(mounts)) as process:
         yield process
 
 
 @pytest.fixture(scope="session")
-def tiled_server(tiled_process: _Process) -> TiledServer:
+def tiled_server(tiled_process: TiledProcess) -> TiledServer:
     """The session server, once it answers."""
     return wait_for_tiled(tiled_process)
