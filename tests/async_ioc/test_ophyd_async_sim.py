@@ -8,8 +8,6 @@ appears in any document, and that every frame read back is the sim's determinist
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,22 @@ import pytest
 
 from filestore_vfs import VirtualFileSystem
 from filestore_vfs.areadetector import VFSPathProvider
-from sim_iocs import expected_frame, load_pv_table, ophyd_async_pv_names
+from sim_iocs import load_pv_table, ophyd_async_pv_names
 from sim_iocs.testing import SimIOC
 
-SIZE = (64, 64)  # the IOC's default (x, y)
+from .helpers import (
+    SIZE,
+    Docs,
+    assert_frames,
+    assert_no_physical_path,
+    fly,
+    logical,
+    make_detector,
+    of,
+    read_hdf5,
+    read_tiffs,
+    run_plan,
+)
 
 
 def test_table_serves_every_pv_ophyd_async_connects_to() -> None:
@@ -31,78 +41,13 @@ def test_table_serves_every_pv_ophyd_async_connects_to() -> None:
     assert not missing, f"regenerate sim_iocs/ad_pvs.json; missing {missing}"
 
 
-# -- helpers -------------------------------------------------------------------------
-def make_detector(RE: Any, ioc: SimIOC, writer: str, provider: VFSPathProvider) -> Any:
-    """A connected SimDetector with one writer (``"hdf"`` or ``"tiff"``)."""
-    from ophyd_async.core import init_devices
-    from ophyd_async.epics.adcore import ADWriterFactory
-    from ophyd_async.epics.adsimdetector import SimDetector
-
-    with init_devices():
-        det = SimDetector(ioc.prefix, getattr(ADWriterFactory, writer)(provider), name="det")
-    return det
-
-
-@pytest.fixture
-def documents(RE: Any) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    docs: list[tuple[str, dict[str, Any]]] = []
-    token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
-    yield docs
-    RE.unsubscribe(token)
-
-
-def of(docs: list[tuple[str, dict[str, Any]]], kind: str) -> list[dict[str, Any]]:
-    return [doc for name, doc in docs if name == kind]
-
-
-def assert_no_physical_path(docs: list[tuple[str, dict[str, Any]]], *physical: str) -> None:
-    text = json.dumps([doc for _, doc in docs], default=str)
-    for path in (*physical, "/ioc/data", "D:\\\\data", "D:/data"):
-        assert path not in text, f"{path!r} appears in a document"
-
-
-def logical(uri: str) -> str:
-    assert uri.startswith("vfs://"), uri
-    return "/" + uri[len("vfs://") :]
-
-
-def read_hdf5(vfs: VirtualFileSystem, uri: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    import h5py
-
-    with vfs.open(logical(uri), "rb") as raw, h5py.File(raw, "r") as f:
-        return f[dataset][()], f["entry/instrument/NDAttributes/NDArrayUniqueId"][()]
-
-
-def read_tiffs(
-    vfs: VirtualFileSystem, resource: dict[str, Any], count: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frames 0..count-1 of a multipart TIFF StreamResource, read through the VFS."""
-    import tifffile
-
-    template = resource["parameters"]["template"]
-    frames, uids = [], []
-    for index in range(count):
-        path = logical(resource["uri"]) + template.format(index)
-        assert vfs.isfile(path), path
-        with vfs.open(path, "rb") as raw, tifffile.TiffFile(raw) as tif:
-            frames.append(tif.pages[0].asarray())
-            uids.append(tif.pages[0].tags[65000].value)
-    return np.asarray(frames), np.asarray(uids)
-
-
-def assert_frames(frames: np.ndarray, unique_ids: np.ndarray) -> None:
-    """Frame with unique id u is the sim's frame k = u - 1 (ArrayCounter before it)."""
-    assert len(frames) == len(unique_ids) > 0
-    for frame, uid in zip(frames, unique_ids, strict=True):
-        expected = expected_frame(int(uid) - 1, SIZE[1], SIZE[0], "uint16")
-        np.testing.assert_array_equal(frame, expected)
-
-
-def disable_callbacks(RE: Any, det: Any, writer: str) -> None:
-    import bluesky.plan_stubs as bps
-    from ophyd_async.core import EnableDisable
-
-    RE(bps.mv(getattr(det, writer).enable_callbacks, EnableDisable.DISABLE))
+def test_leak_check_walks_every_document() -> None:
+    """The document check finds a writer or host path at any depth, in keys too."""
+    host = Path("/srv/mount/win")
+    for leak in ["D:\\data\\x.h5", "d:/DATA/x", "/ioc/data/x", "/srv/mount/win/x"]:
+        with pytest.raises(AssertionError, match="in a descriptor document"):
+            assert_no_physical_path([("descriptor", {"a": [{"b": ({leak: 1},)}]})], [host])
+    assert_no_physical_path([("start", {"uri": "vfs://windet/x.h5", "n": 3})], [host])
 
 
 # -- connect -------------------------------------------------------------------------
@@ -131,112 +76,80 @@ def test_connects_over_channel_access(
     assert values["port"] == "SIM1"
 
 
-# -- bp.count ------------------------------------------------------------------------
-@pytest.mark.parametrize("root, mount", [("/detector", "posix"), ("/windet", "win")])
-def test_count_hdf5(
+# -- bp.count and fly scans, through a POSIX and a Windows writer root ------------------
+ROOTS = [("/detector", "posix"), ("/windet", "win")]
+MIMETYPES = {"hdf": "application/x-hdf5", "tiff": "multipart/related;type=image/tiff"}
+
+
+def check_run(
+    docs: Docs,
+    writer: str,
+    root: str,
+    frames: int,
+    vfs: VirtualFileSystem,
+    mounts: dict[str, Path],
+    mount: str,
+) -> None:
+    """One StreamResource named by its logical URI, contiguous datums over every frame, the
+    files under the mount behind the root's writer_root, nothing physical in any document,
+    and every frame the one the sim made."""
+    (resource,) = of(docs, "stream_resource")
+    assert resource["mimetype"] == MIMETYPES[writer]
+    assert resource["uri"].startswith(f"vfs:/{root}/")
+    covered = sorted(
+        (d["indices"]["start"], d["indices"]["stop"]) for d in of(docs, "stream_datum")
+    )
+    assert covered[0][0] == 0 and covered[-1][1] == frames
+    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))  # contiguous
+    assert_no_physical_path(docs, [*mounts.values(), next(iter(mounts.values())).parent])
+    relative = logical(resource["uri"]).split("/", 2)[2]
+    on_host = mounts[mount] / relative
+    if writer == "hdf":
+        assert resource["parameters"]["dataset"] == "/entry/data/data"
+        assert on_host.is_file(), on_host
+        images, uids = read_hdf5(vfs, resource["uri"], "/entry/data/data")
+    else:
+        assert resource["uri"].endswith("/") and on_host.is_dir(), on_host
+        images, uids = read_tiffs(vfs, resource, frames)
+    assert images.shape == (frames, SIZE[1], SIZE[0])
+    assert_frames(images, uids)
+
+
+@pytest.mark.parametrize("root, mount", ROOTS)
+@pytest.mark.parametrize("writer", ["hdf", "tiff"])
+def test_count(
     RE: Any,
     async_ioc: SimIOC,
     async_vfs: VirtualFileSystem,
     async_mounts: dict[str, Path],
-    documents: list[tuple[str, dict[str, Any]]],
+    writer: str,
     root: str,
     mount: str,
 ) -> None:
     import bluesky.plans as bp
 
-    det = make_detector(RE, async_ioc, "hdf", VFSPathProvider(root, "scans/%Y", vfs=async_vfs))
-    RE(bp.count([det], num=3))
-
-    (resource,) = of(documents, "stream_resource")
-    assert resource["mimetype"] == "application/x-hdf5"
-    assert resource["uri"].startswith(f"vfs:/{root}/scans/")
-    assert resource["parameters"]["dataset"] == "/entry/data/data"
-    datums = of(documents, "stream_datum")
+    provider = VFSPathProvider(root, "scans/%Y", vfs=async_vfs)
+    det = make_detector(RE, async_ioc, writer, provider)
+    docs = run_plan(RE, det, writer, bp.count([det], num=3))
+    datums = of(docs, "stream_datum")
     assert [d["indices"] for d in datums] == [{"start": i, "stop": i + 1} for i in range(3)]
-    # the file is where the provider said: under the mount behind the root's writer_root
-    relative = logical(resource["uri"]).split("/", 2)[2]
-    assert (async_mounts[mount] / relative).is_file()
-    assert_no_physical_path(documents, str(async_mounts[mount]))
-
-    frames, uids = read_hdf5(async_vfs, resource["uri"], "/entry/data/data")
-    assert frames.shape == (3, SIZE[1], SIZE[0])
-    assert_frames(frames, uids)
+    check_run(docs, writer, root, 3, async_vfs, async_mounts, mount)
 
 
-def test_count_tiff(
-    RE: Any,
-    async_ioc: SimIOC,
-    async_vfs: VirtualFileSystem,
-    async_mounts: dict[str, Path],
-    documents: list[tuple[str, dict[str, Any]]],
-) -> None:
-    import bluesky.plan_stubs as bps
-    import bluesky.plans as bp
-    from ophyd_async.core import EnableDisable
-
-    det = make_detector(RE, async_ioc, "tiff", VFSPathProvider("/detector", vfs=async_vfs))
-    # ophyd-async's TIFF data logic does not enable the plugin (its HDF5 logic does)
-    RE(bps.mv(det.tiff.enable_callbacks, EnableDisable.ENABLE))
-    try:
-        RE(bp.count([det], num=2))
-    finally:
-        disable_callbacks(RE, det, "tiff")
-
-    (resource,) = of(documents, "stream_resource")
-    assert resource["mimetype"] == "multipart/related;type=image/tiff"
-    assert resource["uri"].startswith("vfs://detector/") and resource["uri"].endswith("/")
-    assert_no_physical_path(documents, str(async_mounts["posix"]))
-    frames, uids = read_tiffs(async_vfs, resource, 2)
-    assert_frames(frames, uids)
-
-
-# -- fly scan ------------------------------------------------------------------------
-def fly(det: Any, frames: int) -> Iterator[Any]:
-    import bluesky.plan_stubs as bps
-    from ophyd_async.core import TriggerInfo
-
-    yield from bps.open_run()
-    yield from bps.stage(det, wait=True)  # new-style devices: stage/unstage do not wait else
-    yield from bps.prepare(det, TriggerInfo(number_of_events=frames), wait=True)
-    yield from bps.declare_stream(det, name="primary", collect=True)
-    yield from bps.kickoff(det, wait=True)
-    yield from bps.collect_while_completing([det], [det], flush_period=0.1)
-    yield from bps.unstage(det, wait=True)  # the file is closed when the run is over
-    yield from bps.close_run()
-
-
+@pytest.mark.parametrize("root, mount", ROOTS)
 @pytest.mark.parametrize("writer", ["hdf", "tiff"])
 def test_fly_scan(
     RE: Any,
     async_ioc: SimIOC,
     async_vfs: VirtualFileSystem,
     async_mounts: dict[str, Path],
-    documents: list[tuple[str, dict[str, Any]]],
     writer: str,
+    root: str,
+    mount: str,
 ) -> None:
-    import bluesky.plan_stubs as bps
-    from ophyd_async.core import EnableDisable
-
-    det = make_detector(RE, async_ioc, writer, VFSPathProvider("/detector", vfs=async_vfs))
-    RE(bps.mv(getattr(det, writer).enable_callbacks, EnableDisable.ENABLE))
-    try:
-        RE(fly(det, 20))
-    finally:
-        if writer == "tiff":
-            disable_callbacks(RE, det, writer)
-
-    (resource,) = of(documents, "stream_resource")
-    datums = of(documents, "stream_datum")
-    covered = sorted((d["indices"]["start"], d["indices"]["stop"]) for d in datums)
-    assert covered[0][0] == 0 and covered[-1][1] == 20
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))  # contiguous
-    assert_no_physical_path(documents, str(async_mounts["posix"]))
-    if writer == "hdf":
-        frames, uids = read_hdf5(async_vfs, resource["uri"], "/entry/data/data")
-    else:
-        frames, uids = read_tiffs(async_vfs, resource, 20)
-    assert frames.shape == (20, SIZE[1], SIZE[0])
-    assert_frames(frames, uids)
+    det = make_detector(RE, async_ioc, writer, VFSPathProvider(root, vfs=async_vfs))
+    docs = run_plan(RE, det, writer, fly(det, 20))
+    check_run(docs, writer, root, 20, async_vfs, async_mounts, mount)
 
 
 def test_swmr_frames_readable_after_flush_while_file_is_open(

@@ -16,30 +16,19 @@ import h5py
 import numpy as np
 import pytest
 
-from filestore_vfs.tiled import tiled_writer_patches
 from sim_iocs import expected_frame
 
 from .helpers import SHAPE, Docs, check_frames
-from .tiled import TiledServer
+from .tiled import TiledServer, write_run
 
 pytestmark = [pytest.mark.ioc, pytest.mark.server]
 Runs = dict[str, Docs]
 HDF5 = "application/x-hdf5"
 
 
-def write(server: TiledServer, docs: Docs) -> Any:
-    from bluesky_tiled_plugins import TiledWriter
-
-    catalog = server.client("cat")
-    writer = TiledWriter(catalog, patches=tiled_writer_patches())
-    for name, doc in docs:
-        writer(name, doc)
-    return catalog[docs[0][1]["uid"]]
-
-
 @pytest.fixture(scope="module")
 def written(tiled_server: TiledServer, ioc_runs: Runs) -> dict[str, Any]:
-    return {kind: write(tiled_server, docs) for kind, docs in ioc_runs.items()}
+    return {kind: write_run(tiled_server, docs) for kind, docs in ioc_runs.items()}
 
 
 @pytest.mark.parametrize("kind", ["hdf5_stream", "tiff_stream", "hdf5", "tiff"])
@@ -141,7 +130,7 @@ ESCAPES = {
 
 @pytest.fixture(scope="module")
 def escaping(tiled_server: TiledServer, outside_file: Path) -> Any:
-    return write(tiled_server, escaping_run(ESCAPES, {"legacy_dotdot": "../outside.h5"}))
+    return write_run(tiled_server, escaping_run(ESCAPES, {"legacy_dotdot": "../outside.h5"}))
 
 
 @pytest.mark.parametrize("key", [*ESCAPES, "legacy_dotdot"])
