@@ -30,14 +30,24 @@ class VFSFileSystem(AbstractFileSystem):
         # ``instance`` rather than ``vfs``: fsspec reads a keyword named after the protocol
         # as that protocol's options, so ``fsspec.open(url, vfs=...)`` could never work.
         super().__init__(**kwargs)
+        self._fixed: VirtualFileSystem | None
         if instance is not None:
-            self.vfs = instance
+            self._fixed = instance
         elif config is None:
-            self.vfs = default_vfs()
+            self._fixed = None
+            default_vfs()  # a bad default config fails here, where the user opened vfs://
         elif isinstance(config, dict):
-            self.vfs = VirtualFileSystem.from_config(config)
+            self._fixed = VirtualFileSystem.from_config(config)
         else:
-            self.vfs = VirtualFileSystem.from_yaml(config)
+            self._fixed = VirtualFileSystem.from_yaml(config)
+
+    @property
+    def vfs(self) -> VirtualFileSystem:
+        """The VFS behind the paths. Without ``config=``/``instance=`` it is this machine's
+        :func:`default_vfs` *at each call*: fsspec caches filesystem objects by their
+        arguments, so one built with no arguments would otherwise keep the roots of the
+        config file in force when it was first used, after ``FILESTORE_VFS_CONFIG`` changed."""
+        return self._fixed if self._fixed is not None else default_vfs()
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> str:

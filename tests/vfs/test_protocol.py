@@ -126,3 +126,23 @@ def test_open_with_an_instance(tmp_path: Path) -> None:
     vfs.write_bytes("/m/a.txt", b"mine")
     with fsspec.open("vfs://m/a.txt", "rb", instance=vfs) as f:
         assert f.read() == b"mine"
+
+
+def test_default_vfs_follows_a_changed_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsspec caches ``vfs`` filesystems by arguments: the default one must not pin the roots
+    of the first config it saw (found by the ophyd-async second-machine test)."""
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.txt").write_text(name)
+        (tmp_path / f"{name}.yaml").write_text(
+            f"vfs:\n  roots:\n    beam: {{class: LocalFile, root: '{tmp_path / name}'}}\n"
+        )
+    monkeypatch.setenv("FILESTORE_VFS_CONFIG", str(tmp_path / "one.yaml"))
+    with fsspec.open("vfs://beam/x.txt", "rt") as f:
+        assert f.read() == "one"
+    monkeypatch.setenv("FILESTORE_VFS_CONFIG", str(tmp_path / "two.yaml"))
+    with fsspec.open("vfs://beam/x.txt", "rt") as f:
+        assert f.read() == "two"
+    assert fsspec.filesystem("vfs").cat("beam/x.txt") == b"two"
