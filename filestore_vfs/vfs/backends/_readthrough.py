@@ -46,9 +46,10 @@ class RequestCosts:
     """What one request costs on a root: time to first byte and bandwidth, as measured.
 
     Both are exponentially weighted moving averages (``weight``: the share of a new sample)
-    of the root's real requests; the first sample replaces the starting guess. They change
-    how :class:`ReadThroughRanges` groups reads, never which bytes it returns. Thread-safe:
-    one root's readers share it.
+    of the root's real requests; the first sample replaces the starting guess. ``weight=0``
+    keeps the given costs (a link whose costs are known; tests). They change how
+    :class:`ReadThroughRanges` groups reads, never which bytes it returns. Thread-safe: one
+    root's readers share it.
     """
 
     def __init__(
@@ -72,9 +73,11 @@ class RequestCosts:
     def _update(self, name: str, value: float) -> None:
         with self._lock:
             seen = self.samples[name]
+            self.samples[name] = seen + 1
+            if self.weight <= 0:
+                return
             old = getattr(self, name)
             setattr(self, name, value if seen == 0 else old + self.weight * (value - old))
-            self.samples[name] = seen + 1
 
     def gap_limit(self) -> int:
         """Bytes that take as long to receive as a new request takes to answer: a forward

@@ -189,6 +189,9 @@ class S3File(ObjectStoreRoot):
             return connection_refused(f"cannot reach S3 endpoint {self._where()}")
         if isinstance(exc, errors.HTTPClientError):
             return connection_reset(f"S3 endpoint {self._where()}: {exc}")
+        if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
+            # a body cut short (a dropped link): aiohttp's own error, as no retry was left
+            return connection_reset(f"S3 endpoint {self._where()} dropped a transfer: {exc}")
         if isinstance(exc, FileNotFoundError) and not self._store_exists():
             return self._no_store()
         if isinstance(exc, OSError):
