@@ -69,6 +69,8 @@ class Receiver:
         self.last_rx = time.monotonic()
         #: (file id, offset) of a READ request -> where its reply's data goes
         self.sinks: dict[tuple[bytes, int], _Sink] = {}
+        #: bytes of READ data received straight into a registered buffer (a statistic)
+        self.received_into = 0
 
     @classmethod
     def install(cls, connection: Any) -> Receiver:
@@ -185,6 +187,7 @@ class Receiver:
                 "data received (the data was changed on the way, or the session key is wrong)"
             )
         sink.filled = data_length
+        self.received_into += data_length
         header = bytearray(first)
         # the signature is checked: smbprotocol is handed the header alone, marked unsigned
         struct.pack_into("<I", header, 16, flags & ~_SIGNED)
