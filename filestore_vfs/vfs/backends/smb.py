@@ -54,6 +54,8 @@ from ._streams import ChunkedStream
 
 __all__ = ["SMBFile"]
 
+#: The largest SMB write request sent (Samba offers 8 MiB): each is copied several times.
+WRITE_MAX = 2 << 20
 #: errno values of a socket the server closed under smbprotocol.
 _DEAD_SOCKET = {errno.EBADF, errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN}
 
@@ -152,6 +154,9 @@ class SMBFile(LockFileRoot):
         connection = smb_pool._SMB_CONNECTIONS.get(self._pool_key())
         if connection is not None:
             _Watchdog.watch(connection, self.timeout)
+            # smbprotocol copies a write request's data about six times while it builds,
+            # signs and sends it: with Samba's 8 MiB writes an upload's memory grew ~48 MiB
+            connection.max_write_size = min(connection.max_write_size, WRITE_MAX)
         fs.connected = True
         self._check_share(fs)
         return fs
