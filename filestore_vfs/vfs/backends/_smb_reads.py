@@ -254,7 +254,9 @@ class ReadPipeline:
         self._chunk = min(chunk, self._connection.max_read_size)
         self._depth = depth
         self._reuse = reuse
-        self._free = collections.deque(bytearray(self._chunk) for _ in range(depth if reuse else 0))
+        # no more buffers than the file has chunks (a small file needs one)
+        count = min(depth, -(-(end - start) // self._chunk)) if reuse else 0
+        self._free = collections.deque(bytearray(self._chunk) for _ in range(max(0, count)))
         self._pending: collections.deque[tuple[Any, _Sink, int, int, tuple[bytes, int]]]
         self._pending = collections.deque()
         self._held: bytearray | None = None
@@ -290,6 +292,8 @@ class ReadPipeline:
         session = self._open.tree_connect.session
         window = connection.sequence_window
         while len(self._pending) < self._depth and self._next < self.end:
+            if self._reuse and not self._free:
+                break
             size = min(self._chunk, self.end - self._next)
             charge = (size - 1) // _CREDIT_BYTES + 1
             available = window["high"] - window["low"]
