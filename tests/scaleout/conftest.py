@@ -79,7 +79,10 @@ def pg_tiled(
     postgres_server.create_database(DATABASE)
     postgres_server.create_database(TABLES_DATABASE)
     roots = server_roots(mounts, s3_server)
-    secrets = {PASSWORD_VARIABLE: postgres_server.password, S3_SECRET_VARIABLE: s3_server.secret_key}
+    secrets = {
+        PASSWORD_VARIABLE: postgres_server.password,
+        S3_SECRET_VARIABLE: s3_server.secret_key,
+    }
     with tiled_cluster(
         _template_uri(postgres_server, DATABASE, "postgresql+asyncpg"),
         yaml.safe_dump({"vfs": {"roots": roots}}),
