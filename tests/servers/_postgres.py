@@ -76,9 +76,9 @@ class PostgresServer:
         return self.uri(name)
 
 
-def find_bindir() -> Path:
-    """The newest installed ``/usr/lib/postgresql/<major>/bin`` holding ``postgres``."""
-    base = Path("/usr/lib/postgresql")
+def find_bindir(base: Path = Path("/usr/lib/postgresql")) -> Path:
+    """The newest installed ``<base>/<major>/bin`` holding ``postgres`` (``base``: where the
+    Debian packages install; another one lets a test see a machine without them)."""
     majors = sorted(
         (p for p in base.glob("*/bin") if (p / "postgres").exists() and p.parent.name.isdigit()),
         key=lambda p: int(p.parent.name),
