@@ -39,15 +39,22 @@ from tests.servers._common import (
 )
 
 START_TIMEOUT = 180.0  # every worker imports tiled's server: seconds of CPU each
+APP_FACTORY = "tiled.server.app:app_factory"
 
 
-def catalog_config(uri: str, workdir: Path, readable: list[str]) -> dict[str, Any]:
+def catalog_config(
+    uri: str, workdir: Path, readable: list[str], *, tables: str | None = None
+) -> dict[str, Any]:
     """tiled's ``catalog`` tree arguments: our adapters, ``readable_storage`` the logical
-    roots whose ``vfs://`` URIs the server may open."""
+    roots whose ``vfs://`` URIs the server may open. ``tables`` is the tables storage URI
+    (:func:`tables_storage`); DuckDB in ``workdir`` without it."""
     return {
         "uri": uri,
         "init_if_not_exists": True,
-        "writable_storage": [str(workdir / "writable"), f"duckdb:///{workdir}/tables.duckdb"],
+        "writable_storage": [
+            str(workdir / "writable"),
+            tables or f"duckdb:///{workdir}/tables.duckdb",
+        ],
         "readable_storage": readable,
         "adapters_by_mimetype": ADAPTERS,
     }
@@ -79,6 +86,7 @@ class TiledCluster:
     env: dict[str, str] = field(repr=False)
     api_key: str = field(repr=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    factory: str = APP_FACTORY
 
     def client(self, **kwargs: Any) -> Any:
         from tiled.client import from_uri
@@ -90,7 +98,7 @@ class TiledCluster:
 
     def argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "--factory", "tiled.server.app:app_factory",
+            sys.executable, "-m", "uvicorn", "--factory", self.factory,
             "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
             "--no-access-log", "--timeout-graceful-shutdown", "3",
         ]  # fmt: skip
@@ -124,14 +132,24 @@ def tiled_cluster(
     *,
     workers: int = 2,
     name: str = "tiled",
+    tables: str | None = None,
+    factory: str = APP_FACTORY,
 ) -> Iterator[TiledCluster]:
     """Serve a catalog at ``catalog_uri`` with ``workers`` processes, the server's VFS being
-    ``vfs_yaml``; stops every worker on exit."""
+    ``vfs_yaml``; stops every worker on exit.
+
+    ``tables``: the tables storage (:func:`tables_storage`; DuckDB, one writer process at a
+    time, without it). ``factory``: the ASGI app factory uvicorn runs, e.g.
+    ``filestore_vfs.tiled:app_factory`` (refusals as 403). With several workers the catalog
+    is initialised once first: workers initialising an empty PostgreSQL database together
+    race on ``create extension btree_gin``."""
     api_key = secrets.token_hex(16)
     with temp_dir(name) as workdir:
         (workdir / "writable").mkdir()
         (workdir / "vfs.yaml").write_text(vfs_yaml)
-        config = server_config(catalog_config(catalog_uri, workdir, readable), api_key)
+        tables_uri = tables_storage(tables, workdir)
+        catalog = catalog_config(catalog_uri, workdir, readable, tables=tables_uri)
+        config = server_config(catalog, api_key)
         write_private(workdir / "config.yml", yaml.safe_dump(config))  # holds the key and URI
         env = {
             **os.environ,
@@ -140,8 +158,33 @@ def tiled_cluster(
         }
         port = free_port()
         cluster = TiledCluster(f"http://{HOST}:{port}", port, workers, workdir, env, api_key)
+        cluster.factory = factory
+        if workers > 1:
+            init_catalog(catalog_uri, workdir, env)
         try:
             cluster.start()
             yield cluster
         finally:
             cluster.stop()
+
+
+def tables_storage(tables: str | None, workdir: Path) -> str | None:
+    """The tables storage URI for ``tables``: ``None`` (DuckDB), ``"sqlite"`` (a SQLite file in
+    ``workdir``; several workers can write it) or a URI as given, e.g. a ``postgresql://``
+    database (tiled reaches it through ADBC) separate from the catalog's."""
+    if tables == "sqlite":
+        return f"sqlite:///{workdir}/tables.sqlite"
+    return tables
+
+
+def init_catalog(catalog_uri: str, workdir: Path, env: dict[str, str]) -> None:
+    """``tiled catalog init`` once, before several workers open the catalog together."""
+    tiled = str(Path(sys.executable).with_name("tiled"))
+    log = workdir / "init.out"
+    with open(log, "wb") as out:
+        done = subprocess.run(
+            [tiled, "catalog", "init", catalog_uri], stdout=out, stderr=subprocess.STDOUT,
+            cwd=workdir, env=env, timeout=START_TIMEOUT,
+        )  # fmt: skip
+    if done.returncode:
+        raise ServerStartError(f"tiled catalog init failed ({done.returncode}):\n{log_tail(log)}")
