@@ -89,7 +89,7 @@ class AtomicRunWriter:
     ) -> None:
         self.client = client
         self._make = lambda: (writer or _default_writer)(client, **kwargs)
-        self._writer = self._make()
+        self._writer: Callable[[str, dict[str, Any]], Any] | None = None
         self._uid: str | None = None
         self._failed: str | None = None
         #: uids of partial runs still to be removed (the catalog did not answer)
@@ -102,6 +102,8 @@ class AtomicRunWriter:
         if self._failed is not None and self._failed == self._uid:
             return  # the rest of a run that was not registered
         try:
+            if self._writer is None:  # made here: making it asks the catalog
+                self._writer = self._make()
             self._writer(name, doc)
         except Exception as exc:
             self._fail(exc)
@@ -120,7 +122,7 @@ class AtomicRunWriter:
     def _fail(self, exc: Exception) -> None:
         uid = self._uid or "<no start document>"
         self._failed = self._uid
-        self._writer = self._make()  # TiledWriter keeps per-run state: start afresh
+        self._writer = None  # TiledWriter keeps per-run state: the next run gets a new one
         try:
             if self._uid is not None:
                 remove_partial_run(self.client, self._uid)
