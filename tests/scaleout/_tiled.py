@@ -41,15 +41,17 @@ from tests.servers._common import (
 START_TIMEOUT = 180.0  # every worker imports tiled's server: seconds of CPU each
 
 
-def catalog_config(uri: str, workdir: Path, readable: list[str]) -> dict[str, Any]:
-    """tiled's ``catalog`` tree arguments: our adapters, ``readable_storage`` the logical
-    roots whose ``vfs://`` URIs the server may open."""
+def catalog_config(
+    uri: str, workdir: Path, readable: list[str], adapters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """tiled's ``catalog`` tree arguments: our adapters (or ``adapters``: mimetype to import
+    string), ``readable_storage`` the logical roots whose ``vfs://`` URIs the server may open."""
     return {
         "uri": uri,
         "init_if_not_exists": True,
         "writable_storage": [str(workdir / "writable"), f"duckdb:///{workdir}/tables.duckdb"],
         "readable_storage": readable,
-        "adapters_by_mimetype": ADAPTERS,
+        "adapters_by_mimetype": ADAPTERS if adapters is None else adapters,
     }
 
 
@@ -124,14 +126,16 @@ def tiled_cluster(
     *,
     workers: int = 2,
     name: str = "tiled",
+    adapters: dict[str, str] | None = None,
 ) -> Iterator[TiledCluster]:
     """Serve a catalog at ``catalog_uri`` with ``workers`` processes, the server's VFS being
-    ``vfs_yaml``; stops every worker on exit."""
+    ``vfs_yaml``; stops every worker on exit. ``adapters`` (mimetype: import string) replaces
+    our adapters, e.g. to serve tiled's own beside ours (``benchmarks/bench_scaleout.py``)."""
     api_key = secrets.token_hex(16)
     with temp_dir(name) as workdir:
         (workdir / "writable").mkdir()
         (workdir / "vfs.yaml").write_text(vfs_yaml)
-        config = server_config(catalog_config(catalog_uri, workdir, readable), api_key)
+        config = server_config(catalog_config(catalog_uri, workdir, readable, adapters), api_key)
         write_private(workdir / "config.yml", yaml.safe_dump(config))  # holds the key and URI
         env = {
             **os.environ,
