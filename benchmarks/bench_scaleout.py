@@ -109,9 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=15,
         help="rounds of each catalog query, PostgreSQL and SQLite alternating (default 15)",
     )
-    group.add_argument(
-        "--quick", action="store_true", help="scaleout: smoke-test sizes (a minute or two)"
-    )
+    # ``--quick`` is shared with bench_areadetector: whichever module comes first defines it
+    if "--quick" not in parser._option_string_actions:
+        group.add_argument("--quick", action="store_true", help="smoke-test sizes")
 
 
 @dataclass(frozen=True)
