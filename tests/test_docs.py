@@ -10,6 +10,7 @@ IOC or a server) opts out with a line ``.. filestore-vfs: no-doctest``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -220,3 +221,41 @@ def test_deployment_configs_are_the_tested_ones(monkeypatch: pytest.MonkeyPatch)
     source = inspect.getsource(tiled_cluster)
     assert all(f'"{name}"' in source for name in environment)  # what the test cluster sets
     assert service["EnvironmentFile"] and service["User"] != "root"
+
+
+def test_deployment_postgres_steps_run_as_written() -> None:
+    """The page's ``psql`` statements and ``tiled catalog init`` run as written on a fresh
+    PostgreSQL (only the password and the host are this machine's): a role that is no
+    superuser owns the databases and can initialise the catalog (``btree_gin`` is trusted)."""
+    import secrets
+    import shlex
+
+    from tests.servers._fixtures import require_server
+    from tests.servers._postgres import ServerUnavailable, postgres_server
+
+    text = DEPLOYMENT.read_text(encoding="utf-8")
+    statements = re.findall(r"^   postgres=# (.+)$", text, re.M)
+    (init,) = re.findall(r"^   \$ (tiled catalog init .+)$", text, re.M)
+    assert any(s.startswith("CREATE ROLE") for s in statements), statements
+    password = secrets.token_urlsafe(12)
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(postgres_server())
+        except ServerUnavailable as exc:
+            require_server("postgres", exc)
+        for statement in statements:
+            server.psql(statement.replace("choose-one", password))
+        argv = shlex.split(init.replace("${TILED_DB_PASSWORD}", password))
+        argv[-1] = argv[-1].replace("db.example.org", f"{server.host}:{server.port}")
+        tiled = str(Path(sys.executable).with_name("tiled"))
+        done = subprocess.run([tiled, *argv[1:]], capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert password not in done.stdout + done.stderr  # tiled redacts it
+        role = re.findall(r"CREATE ROLE (\w+) ", " ".join(statements))[0]
+        assert server.psql(f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'") == "f"
+        owner = server.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'nodes'", "xf42id")
+        assert owner == role
+        assert server.psql("SELECT extname FROM pg_extension WHERE extname = 'btree_gin'", "xf42id")
+        assert (
+            server.psql("SELECT count(*) FROM pg_database WHERE datname = 'xf42id_tables'") == "1"
+        )
