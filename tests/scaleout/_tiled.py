@@ -57,15 +57,17 @@ init(os.path.expandvars(os.environ["FILESTORE_VFS_TEST_CATALOG_URI"]), if_not_ex
 """
 
 
-def catalog_config(uri: str, workdir: Path, readable: list[str]) -> dict[str, Any]:
-    """tiled's ``catalog`` tree arguments: our adapters, ``readable_storage`` the logical
-    roots whose ``vfs://`` URIs the server may open."""
+def catalog_config(
+    uri: str, workdir: Path, readable: list[str], adapters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """tiled's ``catalog`` tree arguments: our adapters (or ``adapters``: mimetype to import
+    string), ``readable_storage`` the logical roots whose ``vfs://`` URIs the server may open."""
     return {
         "uri": uri,
         "init_if_not_exists": True,
         "writable_storage": [str(workdir / "writable"), f"duckdb:///{workdir}/tables.duckdb"],
         "readable_storage": readable,
-        "adapters_by_mimetype": ADAPTERS,
+        "adapters_by_mimetype": ADAPTERS if adapters is None else adapters,
     }
 
 
@@ -168,6 +170,7 @@ def tiled_cluster(
     env: dict[str, str] | None = None,
     tables: str | None = None,
     factory: str = APP_FACTORY,
+    adapters: dict[str, str] | None = None,
 ) -> Iterator[TiledCluster]:
     """Serve a catalog at ``catalog_uri`` with ``workers`` processes, the server's VFS being
     ``vfs_yaml``; stops every worker on exit.
@@ -178,13 +181,15 @@ def tiled_cluster(
     or log holds them. ``tables`` replaces the DuckDB tables storage (one writer process at
     a time: a second worker's write fails on its lock) with e.g. a ``postgresql://`` one,
     or ``"sqlite"`` (:func:`tables_storage`). ``factory``: the ASGI app factory uvicorn runs,
-    e.g. ``filestore_vfs.tiled:app_factory`` (storage refusals as 403).
+    e.g. ``filestore_vfs.tiled:app_factory`` (storage refusals as 403). ``adapters``
+    (mimetype: import string) replaces our adapters, e.g. to serve tiled's own beside ours
+    (``benchmarks/bench_scaleout.py``).
     """
     api_key = secrets.token_hex(16)
     with temp_dir(name) as workdir:
         (workdir / "writable").mkdir()
         write_private(workdir / "vfs.yaml", vfs_yaml)  # may name remote roots' credentials
-        catalog = catalog_config(catalog_uri, workdir, readable)
+        catalog = catalog_config(catalog_uri, workdir, readable, adapters)
         catalog["init_if_not_exists"] = False  # init_catalog below, once, before the workers
         tables = tables_storage(tables, workdir)
         if tables is not None:
