@@ -3,7 +3,9 @@
 ``python -m sim_iocs areadetector --prefix SIM1: [--mount 'D:\\data=/srv/data'] [--port N]``
 serves an areaDetector (``cam1:``, ``image1:``, ``HDF1:``, ``TIFF1:``) over real Channel
 Access on loopback and writes real HDF5 and TIFF files; :mod:`sim_iocs.testing` starts it
-from tests.  Importing this package needs neither softioc nor pyepics.
+from tests.  ``--alias cam1:=DET:`` serves a device under a second name and ``--cam-port``
+names the cam's asyn port, for clients that expect another IOC's naming.
+Importing this package needs neither softioc nor pyepics.
 """
 
 from sim_iocs._areadetector import SimAreaDetector, SimDetectorCam

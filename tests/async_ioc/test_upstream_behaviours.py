@@ -131,6 +131,10 @@ def test_cam_port_names_the_source_the_plugins_take_frames_from(
         return [await caget(upstream_ioc.pv(name)) for name in names]
 
     assert in_loop(read()) == ["DET.PROC"] * 3
+    banner = upstream_ioc.log_path.read_text()  # the IOC says what it serves
+    assert "  cam port: DET.PROC" in banner
+    assert f"  alias: {PREFIX}DET: = {PREFIX}cam1:" in banner
+    assert f"  alias: {PREFIX}HDF5: = {PREFIX}HDF1:" in banner
 
 
 def test_prepare_is_idempotent_sets_exposure_and_stops_continuous(RE: Any, adsim: Any) -> None:
