@@ -139,6 +139,12 @@ def test_bytes_are_the_objects_whatever_the_grouping(vfs: VirtualFileSystem) -> 
             assert f.read() == data
 
 
+def test_a_missing_key_fails_at_open(vfs: VirtualFileSystem) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        vfs.open("/s3/absent.h5", "rb")
+    assert info.value.filename == "/s3/absent.h5"
+
+
 def test_costs_are_measured_from_real_requests(s3_server: S3Server, prefix: str) -> None:
     vfs = VirtualFileSystem({"s3": s3_spec(s3_server, prefix=prefix)}, defaults=False)
     try:
