@@ -87,7 +87,8 @@ def test_gaps_beyond_the_limit_are_exact_requests(vfs: VirtualFileSystem) -> Non
     frames = [(k * MiB + 6600, 2 * DIRECT_MIN) for k in range(1, 4)]
     with _reader(vfs, "/s3/spread.bin", **SHORT_GAPS) as (f, reader):
         f.seek(0)
-        f.read(8)  # a small first read: one request, no read-ahead worth its cost
+        f.read(8)  # a first read at 0 reads ahead only as far as the gap limit
+        assert reader.ranges == [(0, 8 + reader.costs.gap_limit())]
         first = len(reader.ranges)
         for offset, size in frames:
             assert _read_at(f, offset, size) == data[offset : offset + size]
