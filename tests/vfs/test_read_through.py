@@ -87,7 +87,8 @@ def test_gaps_beyond_the_limit_are_exact_requests(vfs: VirtualFileSystem) -> Non
     frames = [(k * MiB + 6600, 2 * DIRECT_MIN) for k in range(1, 4)]
     with _reader(vfs, "/s3/spread.bin", **SHORT_GAPS) as (f, reader):
         f.seek(0)
-        f.read(8)  # a small first read: one request, no read-ahead worth its cost
+        f.read(8)  # a first read at 0 reads ahead only as far as the gap limit
+        assert reader.ranges == [(0, 8 + reader.costs.gap_limit())]
         first = len(reader.ranges)
         for offset, size in frames:
             assert _read_at(f, offset, size) == data[offset : offset + size]
@@ -137,6 +138,12 @@ def test_bytes_are_the_objects_whatever_the_grouping(vfs: VirtualFileSystem) -> 
             assert f.read(100) == data[-10:] and f.read(100) == b""
             f.seek(0)
             assert f.read() == data
+
+
+def test_a_missing_key_fails_at_open(vfs: VirtualFileSystem) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        vfs.open("/s3/absent.h5", "rb")
+    assert info.value.filename == "/s3/absent.h5"
 
 
 def test_costs_are_measured_from_real_requests(s3_server: S3Server, prefix: str) -> None:

@@ -426,4 +426,9 @@ class _S3Body:
         return sync(self._fs.loop, read_upto, self._body, size)
 
     def close(self) -> None:
-        self._body.close()
+        """Closed on the loop that owns its connection (aiohttp is not thread-safe)."""
+        sync(self._fs.loop, _close_body, self._body)
+
+
+async def _close_body(body: Any) -> None:
+    body.close()
