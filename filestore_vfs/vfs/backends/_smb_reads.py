@@ -183,8 +183,8 @@ class Receiver:
                 return b""
         if mac is not None and not hmac.compare_digest(mac.finish(), expected):
             raise SignatureMismatch(
-                f"SMB READ reply {message_id}: the server's signature does not match the "
-                "data received (the data was changed on the way, or the session key is wrong)"
+                f"the signature of READ reply {message_id} does not match the data received "
+                "(the data was changed on the way, or the session key is wrong)"
             )
         sink.filled = data_length
         self.received_into += data_length

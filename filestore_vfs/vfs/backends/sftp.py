@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncssh
 import asyncssh.encryption
+from asyncssh.sftp import MIN_SFTP_VERSION, start_sftp_client
 from fsspec import AbstractFileSystem
 from fsspec.asyn import sync
 from sshfs import SSHFileSystem
@@ -304,11 +305,13 @@ class SFTPFile(LockFileRoot):
     # -- operations -----------------------------------------------------------------------
     def fetch_to(self, rel: str, local: str, progress: Callable[[int], Any] | None) -> bool:
         """asyncssh's own download, reads of the server's largest size (OpenSSH: 255 KiB),
-        several in flight (asyncssh's choice: 4 MiB in all, so memory stays flat); the
-        streaming reader waits for each read-ahead block and reached half of OpenSSH
-        ``sftp``'s rate. Links are followed (:meth:`confine` has judged where they lead):
-        asyncssh would otherwise recreate the link locally, or refuse one that leaves
-        the download's directory. A ``stat`` first tells a directory (one round trip)."""
+        several in flight (asyncssh's choice: 4 MiB in all, so memory stays flat), on an
+        SFTP channel of its own whose window is :data:`GET_WINDOW` (asyncssh's 2 MiB
+        stopped the server whenever this process was not scheduled at once); the streaming
+        reader waits for each read-ahead block and reached half of OpenSSH ``sftp``'s rate.
+        Links are followed (:meth:`confine` has judged where they lead): asyncssh would
+        otherwise recreate the link locally, or refuse one that leaves the download's
+        directory. A ``stat`` first tells a directory (one round trip)."""
         remote = self.fs_path(rel)
 
         def report(_src: bytes, _dst: bytes, done: int, _total: int) -> None:
@@ -319,6 +322,7 @@ class SFTPFile(LockFileRoot):
             async with self.fs._pool.get() as sftp:
                 if stat.S_ISDIR((await sftp.stat(remote)).permissions or 0):
                     raise is_a_directory("is a directory")
+            async with await _wide_channel(self.fs._client) as sftp:
                 await sftp.get(
                     remote,
                     local,
@@ -400,6 +404,20 @@ async def _real_path(sftp: Any, path: str) -> str:
     return posixpath.normpath(posixpath.join(first, *tail[1:]))
 
 
+async def _wide_channel(connection: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
+    """An SFTP client on a channel of its own with a :data:`GET_WINDOW` window
+    (``start_sftp_client`` of the connection has no window option); closed by ``async with``."""
+    writer, reader, _ = await connection.open_session(
+        subsystem="sftp", encoding=None, window=GET_WINDOW
+    )
+    loop = asyncio.get_running_loop()
+    return await start_sftp_client(
+        connection, loop, "strict", reader, writer, "utf-8", "strict", MIN_SFTP_VERSION
+    )
+
+
+#: The SSH channel window of a download: how far the server may send ahead of this process.
+GET_WINDOW = 8 << 20
 #: The read size of a download: -1 lets asyncssh take the largest the server announces
 #: (``limits@openssh.com``).
 GET_BLOCK = -1

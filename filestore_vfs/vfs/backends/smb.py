@@ -49,7 +49,7 @@ from .._errors import (
     timed_out,
 )
 from ._lockfile_root import LockFileRoot
-from ._smb_reads import ReadPipeline, Receiver
+from ._smb_reads import ReadPipeline, Receiver, SignatureMismatch
 from ._streams import ChunkedStream
 
 __all__ = ["SMBFile"]
@@ -222,6 +222,9 @@ class SMBFile(LockFileRoot):
                     "the connection was dropped"
                 )
             return connection_reset(f"lost the connection to {self._where()}")
+        if isinstance(exc, SignatureMismatch):
+            self._forget_connection()  # smbprotocol's receiving thread ended with it
+            return io_error(f"{exc} (from {self._where()}; the connection was dropped)")
         if isinstance(exc, smb_errors.SMBException):
             return io_error(f"SMB error from {self._where()}: {exc}")
         return None
