@@ -16,6 +16,7 @@ Each frame read back through the tiled client must equal the sim IOC's frame for
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from tests.areadetector.helpers import make_detector, run_count
 from tests.servers._common import write_private
 from tests.servers._s3 import S3Server
 
-from .conftest import STORE_PREFIX, PgTiled
+from .conftest import STORE_PREFIX, WORKERS, PgTiled
 
 pytestmark = [pytest.mark.ioc, pytest.mark.server]
 
@@ -270,3 +271,31 @@ def test_exported_documents_name_every_frame(
 
     report = check_run(list(written[kind, root].documents()), reader_vfs)
     assert (report.referenced, report.present) == (FRAMES, FRAMES), report
+
+
+def server_command_lines(pg_tiled: PgTiled) -> list[bytes]:
+    """The command lines of the cluster's processes (its session: the parent and workers)."""
+    assert pg_tiled.cluster.proc is not None
+    session, out = pg_tiled.cluster.proc.pid, []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    out.append((entry / "cmdline").read_bytes())
+            except OSError:  # gone meanwhile
+                continue
+    return out
+
+
+def test_no_secret_in_files_logs_or_command_lines(
+    written: dict[tuple[str, str], Any], pg_tiled: PgTiled
+) -> None:
+    """After every run went in: the configs, the init and server logs and the workers'
+    command lines name the database password and the S3 secret by reference only."""
+    secrets = [pg_tiled.postgres.password.encode(), pg_tiled.s3.secret_key.encode()]
+    files = [path for path in pg_tiled.cluster.workdir.rglob("*") if path.is_file()]
+    assert {"config.yml", "vfs.yaml", "tiled.out", "tiled-init.out"} <= {p.name for p in files}
+    lines = server_command_lines(pg_tiled)
+    assert len(lines) >= 1 + WORKERS
+    for where, data in [*((str(p), p.read_bytes()) for p in files), *(("argv", a) for a in lines)]:
+        assert not any(secret in data for secret in secrets), where
