@@ -102,7 +102,8 @@ def writer_vfs(writer_config: Path) -> VirtualFileSystem:
 
 
 def mixin_runs(ioc: SimIOC, vfs: VirtualFileSystem, root: str) -> Iterator[Run]:
-    """One ``count`` per mixin kind; the mixins reset ``ArrayCounter`` to 0 when staged."""
+    """One ``count`` per mixin kind: staging puts ``ArrayCounter`` to 0 (unstage restores
+    it), so the frames are the counters 0, 1, 2."""
     for kind, (cls, attr) in MIXINS.items():
         template = f"scaleout/{root}/{kind}"
         det = make_detector(
@@ -223,6 +224,16 @@ def test_frames_equal_the_iocs(
     expected = run.expected()
     assert images.shape in {(FRAMES, 1, *SHAPE), (FRAMES, *SHAPE)}, images.shape
     np.testing.assert_array_equal(images.reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("kind", ["tiff_stream", "async_tiff", "hdf5"])
+def test_one_frame_from_the_object_store(
+    written: dict[tuple[str, str], Any], runs: dict[tuple[str, str], Run], kind: str
+) -> None:
+    """A slice asks the server for one frame: of a TIFF sequence, only that frame's object."""
+    run = runs[kind, "store"]
+    frame = np.asarray(written[kind, "store"]["primary"][run.data_key][FRAMES - 1])
+    np.testing.assert_array_equal(frame.reshape(SHAPE), run.expected()[FRAMES - 1])
 
 
 def test_runs_are_rows_of_postgresql(
