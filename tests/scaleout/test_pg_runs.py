@@ -230,7 +230,7 @@ def test_frames_equal_the_iocs(
 def test_one_frame_from_the_object_store(
     written: dict[tuple[str, str], Any], runs: dict[tuple[str, str], Run], kind: str
 ) -> None:
-    """A slice asks the server for one frame: of a TIFF sequence, only that frame's object."""
+    """A slice of a run on the object store: the last frame alone, equal to the IOC's."""
     run = runs[kind, "store"]
     frame = np.asarray(written[kind, "store"]["primary"][run.data_key][FRAMES - 1])
     np.testing.assert_array_equal(frame.reshape(SHAPE), run.expected()[FRAMES - 1])
