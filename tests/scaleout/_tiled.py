@@ -39,6 +39,7 @@ from tests.servers._common import (
 )
 
 START_TIMEOUT = 180.0  # every worker imports tiled's server: seconds of CPU each
+APP_FACTORY = "tiled.server.app:app_factory"
 INIT_TIMEOUT = 120.0  # one process importing tiled's catalog and creating its tables
 #: the exporter ``run.documents()`` asks the server for (bluesky-tiled-plugins' json-seq)
 MEDIA_TYPES = {
@@ -56,15 +57,17 @@ init(os.path.expandvars(os.environ["FILESTORE_VFS_TEST_CATALOG_URI"]), if_not_ex
 """
 
 
-def catalog_config(uri: str, workdir: Path, readable: list[str]) -> dict[str, Any]:
-    """tiled's ``catalog`` tree arguments: our adapters, ``readable_storage`` the logical
-    roots whose ``vfs://`` URIs the server may open."""
+def catalog_config(
+    uri: str, workdir: Path, readable: list[str], adapters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """tiled's ``catalog`` tree arguments: our adapters (or ``adapters``: mimetype to import
+    string), ``readable_storage`` the logical roots whose ``vfs://`` URIs the server may open."""
     return {
         "uri": uri,
         "init_if_not_exists": True,
         "writable_storage": [str(workdir / "writable"), f"duckdb:///{workdir}/tables.duckdb"],
         "readable_storage": readable,
-        "adapters_by_mimetype": ADAPTERS,
+        "adapters_by_mimetype": ADAPTERS if adapters is None else adapters,
     }
 
 
@@ -94,6 +97,7 @@ class TiledCluster:
     env: dict[str, str] = field(repr=False)
     api_key: str = field(repr=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    factory: str = APP_FACTORY
 
     def client(self, **kwargs: Any) -> Any:
         from tiled.client import from_uri
@@ -105,7 +109,7 @@ class TiledCluster:
 
     def argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "--factory", "tiled.server.app:app_factory",
+            sys.executable, "-m", "uvicorn", "--factory", self.factory,
             "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
             "--no-access-log", "--timeout-graceful-shutdown", "3",
         ]  # fmt: skip
@@ -165,6 +169,8 @@ def tiled_cluster(
     name: str = "tiled",
     env: dict[str, str] | None = None,
     tables: str | None = None,
+    factory: str = APP_FACTORY,
+    adapters: dict[str, str] | None = None,
 ) -> Iterator[TiledCluster]:
     """Serve a catalog at ``catalog_uri`` with ``workers`` processes, the server's VFS being
     ``vfs_yaml``; stops every worker on exit.
@@ -173,14 +179,19 @@ def tiled_cluster(
     adds variables to the server's environment: secrets that ``catalog_uri``, ``tables`` and
     ``vfs_yaml`` name as ``${VAR}`` (tiled and the VFS config expand them), so that no file
     or log holds them. ``tables`` replaces the DuckDB tables storage (one writer process at
-    a time: a second worker's write fails on its lock) with e.g. a ``postgresql://`` one.
+    a time: a second worker's write fails on its lock) with e.g. a ``postgresql://`` one,
+    or ``"sqlite"`` (:func:`tables_storage`). ``factory``: the ASGI app factory uvicorn runs,
+    e.g. ``filestore_vfs.tiled:app_factory`` (storage refusals as 403). ``adapters``
+    (mimetype: import string) replaces our adapters, e.g. to serve tiled's own beside ours
+    (``benchmarks/bench_scaleout.py``).
     """
     api_key = secrets.token_hex(16)
     with temp_dir(name) as workdir:
         (workdir / "writable").mkdir()
         write_private(workdir / "vfs.yaml", vfs_yaml)  # may name remote roots' credentials
-        catalog = catalog_config(catalog_uri, workdir, readable)
+        catalog = catalog_config(catalog_uri, workdir, readable, adapters)
         catalog["init_if_not_exists"] = False  # init_catalog below, once, before the workers
+        tables = tables_storage(tables, workdir)
         if tables is not None:
             catalog["writable_storage"] = [str(workdir / "writable"), tables]
         config = {**server_config(catalog, api_key), "media_types": MEDIA_TYPES}
@@ -194,8 +205,18 @@ def tiled_cluster(
         init_catalog(catalog_uri, env, workdir)
         port = free_port()
         cluster = TiledCluster(f"http://{HOST}:{port}", port, workers, workdir, env, api_key)
+        cluster.factory = factory
         try:
             cluster.start()
             yield cluster
         finally:
             cluster.stop()
+
+
+def tables_storage(tables: str | None, workdir: Path) -> str | None:
+    """The tables storage URI for ``tables``: ``None`` (DuckDB), ``"sqlite"`` (a SQLite file in
+    ``workdir``; several workers can write it) or a URI as given, e.g. a ``postgresql://``
+    database (tiled reaches it through ADBC) separate from the catalog's."""
+    if tables == "sqlite":
+        return f"sqlite:///{workdir}/tables.sqlite"
+    return tables
