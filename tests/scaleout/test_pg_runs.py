@@ -4,9 +4,9 @@ Every kind of run the project writes goes into the one catalog of ``pg_tiled``:
 
 * ophyd mixins, iterative (Resource/Datum) and stream (StreamResource/StreamDatum), HDF5 and
   TIFF, on the local root ``/detector`` (the session IOC's ``D:\\data`` mount);
-* the same mixins on ``/store``: the IOC writes to its POSIX mount, ``migrate_run`` (what
-  ``filestore-vfs migrate --from /store --to /s3 --delete-source`` runs) moves the files to
-  the object store, and the server reaches ``/store`` only there: the documents never change;
+* the same kinds on ``/store``: the IOC writes to its POSIX mount, ``filestore-vfs migrate
+  RUN --from /store --to /s3 --delete-source`` moves the files to the object store, and the
+  server reaches ``/store`` only there: the documents never change;
 * ophyd-async ``SimDetector`` runs (HDF5 and TIFF writers, ``VFSPathProvider``) on the same
   IOC and the same roots.
 
@@ -16,7 +16,10 @@ Each frame read back through the tiled client must equal the sim IOC's frame for
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,28 +154,42 @@ def runs(
     return out
 
 
+def run_file(run: Run, directory: Path) -> Path:
+    """The run's documents as suitcase-jsonl writes them: one ``[name, doc]`` per line."""
+    path = directory / f"{run.uid}.jsonl"
+    lines = [json.dumps([name, doc], default=lambda o: o.tolist()) for name, doc in run.docs]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @pytest.fixture(scope="module")
 def migrated(
-    runs: dict[tuple[str, str], Run], writer_vfs: VirtualFileSystem, writer_config: Path
-) -> list[Any]:
-    """The ``/store`` runs moved to the object store, sources deleted once verified."""
-    from filestore_vfs.check import migrate_run
-
+    runs: dict[tuple[str, str], Run], writer_config: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[dict[str, Any]]:
+    """The ``/store`` runs moved to the object store by the beamline's command,
+    ``filestore-vfs migrate RUN --from /store --to /s3 --delete-source``: its JSON reports."""
+    directory = tmp_path_factory.mktemp("pg-runs")
     reports = []
     for run in runs.values():
         if run.root == "store":
-            report = migrate_run(
-                run.docs, "/store", "/s3", writer_vfs, delete_source=True,
-                config_source=writer_config,
-            )  # fmt: skip
-            assert report.ok, report.as_dict()
-            reports.append(report)
+            argv = [
+                sys.executable,
+                "-m",
+                "filestore_vfs.cli",
+                "migrate",
+                str(run_file(run, directory)),
+            ]
+            argv += ["--from", "/store", "--to", "/s3", "--delete-source", "--json", "-q"]
+            argv += ["--config", str(writer_config)]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            assert done.returncode == 0, f"{run.kind}: {done.stdout}\n{done.stderr}"
+            reports.append(json.loads(done.stdout))
     return reports
 
 
 @pytest.fixture(scope="module")
 def written(
-    pg_tiled: PgTiled, runs: dict[tuple[str, str], Run], migrated: list[Any]
+    pg_tiled: PgTiled, runs: dict[tuple[str, str], Run], migrated: list[dict[str, Any]]
 ) -> dict[tuple[str, str], Any]:
     """Every run stored by bluesky-tiled-plugins' TiledWriter, as a beamline's callback
     would (with the patch for legacy TIFF Resources)."""
@@ -191,19 +208,20 @@ def written(
 
 
 def test_store_runs_left_the_ioc_mount(
-    migrated: list[Any], writer_vfs: VirtualFileSystem, pg_tiled: PgTiled
+    migrated: list[dict[str, Any]], writer_vfs: VirtualFileSystem, pg_tiled: PgTiled
 ) -> None:
     """Every ``/store`` file now exists only in the bucket, and the mapping ``migrate`` gives
     readers for ``/store`` is the server's own ``store`` root."""
-    files = [item for report in migrated for item in report.files]
+    files = [item for report in migrated for item in report["files"]]
     assert len(files) >= len(MIXINS) + len(ASYNC)
     for item in files:
-        assert item.deleted and not writer_vfs.exists(item.source), item
-        assert writer_vfs.exists(item.destination), item
+        assert item["deleted"] and not writer_vfs.exists(item["source"]), item
+        assert writer_vfs.exists(item["destination"]), item
     credentials = {"key", "secret"}  # the mapping redacts them; the server names its own
     served = {k: v for k, v in pg_tiled.roots["store"].items() if k not in credentials}
     for report in migrated:
-        mapped = report.mapping["vfs"]["roots"]["store"]
+        assert report["ok"] and report["destination_root"] == "/s3", report
+        mapped = report["vfs"]["roots"]["store"]
         assert {k: v for k, v in mapped.items() if k not in credentials} == served
 
 
