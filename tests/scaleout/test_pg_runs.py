@@ -57,7 +57,7 @@ MIXINS = {
     "hdf5_stream": (HDF5StreamPluginWithVFS, "hdf1"),
     "tiff_stream": (TIFFStreamPluginWithVFS, "tiff1"),
 }
-#: ophyd-async kinds: the writer ("hdf" or "tiff") and its data key
+#: ophyd-async kinds: the writer of each ("hdf" or "tiff"; the data key is "det")
 ASYNC = {"async_hdf5": "hdf", "async_tiff": "tiff"}
 ROOTS = ("detector", "store")
 CASES = [(kind, root) for root in ROOTS for kind in [*MIXINS, *ASYNC]]
