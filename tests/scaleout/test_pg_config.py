@@ -1,4 +1,5 @@
-"""The PostgreSQL config of ``docs/how-to/databroker-tiled.rst`` is the one ``pg_tiled`` runs.
+"""The PostgreSQL config of ``docs/how-to/databroker-tiled.rst`` is the one ``pg_tiled`` runs,
+and every one of its workers starts on the fresh database.
 
 The page's catalog block and the session deployment's ``config.yml`` must have the same keys,
 the same adapters and exporters, the catalog and the event tables on PostgreSQL with the
@@ -9,6 +10,7 @@ password named as ``${TILED_DB_PASSWORD}`` (never written), and initialisation l
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -16,11 +18,13 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from .conftest import DATABASE, PASSWORD_VARIABLE, TABLES_DATABASE, PgTiled
+from ._tiled import START_TIMEOUT
+from .conftest import DATABASE, PASSWORD_VARIABLE, TABLES_DATABASE, WORKERS, PgTiled
 
 pytestmark = [pytest.mark.server]
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "databroker-tiled.rst"
+STARTED = "Application startup complete"  # uvicorn, once per worker
 BLOCK = re.compile(r"\.\. code-block:: yaml\n\n((?:   .*\n|\n)+)")
 
 
@@ -71,3 +75,18 @@ def test_databases_named_alike(
         assert uri.password == f"${{{PASSWORD_VARIABLE}}}"
         assert uri.path == f"/{database}"
     assert page.username == ours.username
+
+
+def test_every_worker_started_on_the_fresh_database(pg_tiled: PgTiled) -> None:
+    """The catalog is initialised once before the workers: with ``init_if_not_exists`` each
+    worker initialised the empty database itself and all but one died on ``create extension
+    btree_gin`` (``pg_extension_name_index``), while the survivor still answered."""
+    log = pg_tiled.cluster.workdir / "tiled.out"
+    deadline = time.monotonic() + START_TIMEOUT
+    text = log.read_text(errors="replace")
+    while text.count(STARTED) < WORKERS and time.monotonic() < deadline:
+        assert "Traceback" not in text, text[-3000:]
+        time.sleep(0.2)
+        text = log.read_text(errors="replace")
+    assert text.count(STARTED) == WORKERS and "Traceback" not in text, text[-3000:]
+    assert "is new. Creating tables." in (log.parent / "tiled-init.out").read_text()

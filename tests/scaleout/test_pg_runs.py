@@ -4,9 +4,9 @@ Every kind of run the project writes goes into the one catalog of ``pg_tiled``:
 
 * ophyd mixins, iterative (Resource/Datum) and stream (StreamResource/StreamDatum), HDF5 and
   TIFF, on the local root ``/detector`` (the session IOC's ``D:\\data`` mount);
-* the same mixins on ``/store``: the IOC writes to its POSIX mount, ``migrate_run`` (what
-  ``filestore-vfs migrate --from /store --to /s3 --delete-source`` runs) moves the files to
-  the object store, and the server reaches ``/store`` only there: the documents never change;
+* the same kinds on ``/store``: the IOC writes to its POSIX mount, ``filestore-vfs migrate
+  RUN --from /store --to /s3 --delete-source`` moves the files to the object store, and the
+  server reaches ``/store`` only there: the documents never change;
 * ophyd-async ``SimDetector`` runs (HDF5 and TIFF writers, ``VFSPathProvider``) on the same
   IOC and the same roots.
 
@@ -16,6 +16,10 @@ Each frame read back through the tiled client must equal the sim IOC's frame for
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +43,7 @@ from tests.areadetector.helpers import make_detector, run_count
 from tests.servers._common import write_private
 from tests.servers._s3 import S3Server
 
-from .conftest import STORE_PREFIX, PgTiled
+from .conftest import STORE_PREFIX, WORKERS, PgTiled
 
 pytestmark = [pytest.mark.ioc, pytest.mark.server]
 
@@ -53,7 +57,7 @@ MIXINS = {
     "hdf5_stream": (HDF5StreamPluginWithVFS, "hdf1"),
     "tiff_stream": (TIFFStreamPluginWithVFS, "tiff1"),
 }
-#: ophyd-async kinds: the writer ("hdf" or "tiff") and its data key
+#: ophyd-async kinds: the writer of each ("hdf" or "tiff"; the data key is "det")
 ASYNC = {"async_hdf5": "hdf", "async_tiff": "tiff"}
 ROOTS = ("detector", "store")
 CASES = [(kind, root) for root in ROOTS for kind in [*MIXINS, *ASYNC]]
@@ -101,7 +105,8 @@ def writer_vfs(writer_config: Path) -> VirtualFileSystem:
 
 
 def mixin_runs(ioc: SimIOC, vfs: VirtualFileSystem, root: str) -> Iterator[Run]:
-    """One ``count`` per mixin kind; the mixins reset ``ArrayCounter`` to 0 when staged."""
+    """One ``count`` per mixin kind: staging puts ``ArrayCounter`` to 0 (unstage restores
+    it), so the frames are the counters 0, 1, 2."""
     for kind, (cls, attr) in MIXINS.items():
         template = f"scaleout/{root}/{kind}"
         det = make_detector(
@@ -149,28 +154,42 @@ def runs(
     return out
 
 
+def run_file(run: Run, directory: Path) -> Path:
+    """The run's documents as suitcase-jsonl writes them: one ``[name, doc]`` per line."""
+    path = directory / f"{run.uid}.jsonl"
+    lines = [json.dumps([name, doc], default=lambda o: o.tolist()) for name, doc in run.docs]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @pytest.fixture(scope="module")
 def migrated(
-    runs: dict[tuple[str, str], Run], writer_vfs: VirtualFileSystem, writer_config: Path
-) -> list[Any]:
-    """The ``/store`` runs moved to the object store, sources deleted once verified."""
-    from filestore_vfs.check import migrate_run
-
+    runs: dict[tuple[str, str], Run], writer_config: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[dict[str, Any]]:
+    """The ``/store`` runs moved to the object store by the beamline's command,
+    ``filestore-vfs migrate RUN --from /store --to /s3 --delete-source``: its JSON reports."""
+    directory = tmp_path_factory.mktemp("pg-runs")
     reports = []
     for run in runs.values():
         if run.root == "store":
-            report = migrate_run(
-                run.docs, "/store", "/s3", writer_vfs, delete_source=True,
-                config_source=writer_config,
-            )  # fmt: skip
-            assert report.ok, report.as_dict()
-            reports.append(report)
+            argv = [
+                sys.executable,
+                "-m",
+                "filestore_vfs.cli",
+                "migrate",
+                str(run_file(run, directory)),
+            ]
+            argv += ["--from", "/store", "--to", "/s3", "--delete-source", "--json", "-q"]
+            argv += ["--config", str(writer_config)]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            assert done.returncode == 0, f"{run.kind}: {done.stdout}\n{done.stderr}"
+            reports.append(json.loads(done.stdout))
     return reports
 
 
 @pytest.fixture(scope="module")
 def written(
-    pg_tiled: PgTiled, runs: dict[tuple[str, str], Run], migrated: list[Any]
+    pg_tiled: PgTiled, runs: dict[tuple[str, str], Run], migrated: list[dict[str, Any]]
 ) -> dict[tuple[str, str], Any]:
     """Every run stored by bluesky-tiled-plugins' TiledWriter, as a beamline's callback
     would (with the patch for legacy TIFF Resources)."""
@@ -189,19 +208,20 @@ def written(
 
 
 def test_store_runs_left_the_ioc_mount(
-    migrated: list[Any], writer_vfs: VirtualFileSystem, pg_tiled: PgTiled
+    migrated: list[dict[str, Any]], writer_vfs: VirtualFileSystem, pg_tiled: PgTiled
 ) -> None:
     """Every ``/store`` file now exists only in the bucket, and the mapping ``migrate`` gives
     readers for ``/store`` is the server's own ``store`` root."""
-    files = [item for report in migrated for item in report.files]
+    files = [item for report in migrated for item in report["files"]]
     assert len(files) >= len(MIXINS) + len(ASYNC)
     for item in files:
-        assert item.deleted and not writer_vfs.exists(item.source), item
-        assert writer_vfs.exists(item.destination), item
+        assert item["deleted"] and not writer_vfs.exists(item["source"]), item
+        assert writer_vfs.exists(item["destination"]), item
     credentials = {"key", "secret"}  # the mapping redacts them; the server names its own
     served = {k: v for k, v in pg_tiled.roots["store"].items() if k not in credentials}
     for report in migrated:
-        mapped = report.mapping["vfs"]["roots"]["store"]
+        assert report["ok"] and report["destination_root"] == "/s3", report
+        mapped = report["vfs"]["roots"]["store"]
         assert {k: v for k, v in mapped.items() if k not in credentials} == served
 
 
@@ -222,6 +242,16 @@ def test_frames_equal_the_iocs(
     expected = run.expected()
     assert images.shape in {(FRAMES, 1, *SHAPE), (FRAMES, *SHAPE)}, images.shape
     np.testing.assert_array_equal(images.reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("kind", ["tiff_stream", "async_tiff", "hdf5"])
+def test_one_frame_from_the_object_store(
+    written: dict[tuple[str, str], Any], runs: dict[tuple[str, str], Run], kind: str
+) -> None:
+    """A slice of a run on the object store: the last frame alone, equal to the IOC's."""
+    run = runs[kind, "store"]
+    frame = np.asarray(written[kind, "store"]["primary"][run.data_key][FRAMES - 1])
+    np.testing.assert_array_equal(frame.reshape(SHAPE), run.expected()[FRAMES - 1])
 
 
 def test_runs_are_rows_of_postgresql(
@@ -270,3 +300,31 @@ def test_exported_documents_name_every_frame(
 
     report = check_run(list(written[kind, root].documents()), reader_vfs)
     assert (report.referenced, report.present) == (FRAMES, FRAMES), report
+
+
+def server_command_lines(pg_tiled: PgTiled) -> list[bytes]:
+    """The command lines of the cluster's processes (its session: the parent and workers)."""
+    assert pg_tiled.cluster.proc is not None
+    session, out = pg_tiled.cluster.proc.pid, []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    out.append((entry / "cmdline").read_bytes())
+            except OSError:  # gone meanwhile
+                continue
+    return out
+
+
+def test_no_secret_in_files_logs_or_command_lines(
+    written: dict[tuple[str, str], Any], pg_tiled: PgTiled
+) -> None:
+    """After every run went in: the configs, the init and server logs and the workers'
+    command lines name the database password and the S3 secret by reference only."""
+    secrets = [pg_tiled.postgres.password.encode(), pg_tiled.s3.secret_key.encode()]
+    files = [path for path in pg_tiled.cluster.workdir.rglob("*") if path.is_file()]
+    assert {"config.yml", "vfs.yaml", "tiled.out", "tiled-init.out"} <= {p.name for p in files}
+    lines = server_command_lines(pg_tiled)
+    assert len(lines) >= 1 + WORKERS
+    for where, data in [*((str(p), p.read_bytes()) for p in files), *(("argv", a) for a in lines)]:
+        assert not any(secret in data for secret in secrets), where
