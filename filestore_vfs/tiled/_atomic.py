@@ -15,12 +15,15 @@ It follows one run at a time, as the RunEngine emits them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..vfs import VFSError
 
 __all__ = ["AtomicRunWriter", "RunNotRegisteredError", "remove_partial_run"]
+
+_CLEANUP_POLL = 1.0  # seconds between removal attempts in AtomicRunWriter.cleanup(timeout)
 
 
 class RunNotRegisteredError(VFSError, RuntimeError):
@@ -94,6 +97,8 @@ class AtomicRunWriter:
         self._failed: str | None = None
         #: uids of partial runs still to be removed (the catalog did not answer)
         self.pending: list[str] = []
+        #: why each pending run could not be removed yet (the last attempt's error)
+        self.errors: dict[str, str] = {}
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         if name == "start":
@@ -108,16 +113,27 @@ class AtomicRunWriter:
         except Exception as exc:
             self._fail(exc)
 
-    def cleanup(self) -> list[str]:
+    def cleanup(self, timeout: float = 0.0) -> list[str]:
         """Remove the partial runs left when the catalog did not answer; returns those still
-        pending (the catalog still failing)."""
-        for uid in list(self.pending):
-            try:
-                remove_partial_run(self.client, uid)
-            except Exception:  # still unreachable: keep it for the next attempt
-                continue
-            self.pending.remove(uid)
-        return list(self.pending)
+        pending (``errors`` says why).
+
+        ``timeout``: keep trying that many seconds. A tiled server whose database has just
+        restarted answers 500 until its pooled connections to the old database are replaced,
+        more requests than its client retries in one call.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for uid in list(self.pending):
+                try:
+                    remove_partial_run(self.client, uid)
+                except Exception as exc:  # still failing: keep it for the next attempt
+                    self.errors[uid] = _brief(exc)
+                    continue
+                self.pending.remove(uid)
+                self.errors.pop(uid, None)
+            if not self.pending or time.monotonic() >= deadline:
+                return list(self.pending)
+            time.sleep(_CLEANUP_POLL)
 
     def _fail(self, exc: Exception) -> None:
         uid = self._uid or "<no start document>"
@@ -128,5 +144,6 @@ class AtomicRunWriter:
                 remove_partial_run(self.client, self._uid)
         except Exception as cleanup_exc:
             self.pending.append(uid)
+            self.errors[uid] = _brief(cleanup_exc)
             raise RunNotRegisteredError(uid, exc, False, _brief(cleanup_exc)) from exc
         raise RunNotRegisteredError(uid, exc, True) from exc

@@ -292,7 +292,8 @@ def test_database_stopped_mid_write(pg: Any, cluster: TiledCluster, data_dir: Pa
     assert "could not be removed yet" in str(error) and "remove_partial_run" in str(error)
     assert "500" in str(error) or "Server error" in str(error), str(error)
     assert pg.password not in str(error)
-    assert writer.cleanup() == []
+    print("DEBUG first cleanup", writer.cleanup(), writer.errors)
+    assert writer.cleanup(timeout=180.0) == [], f"{writer.errors}\n{cluster.log()}"
     assert uid not in client, "a half-registered run stayed in the catalog"
     assert not remove_partial_run(client, uid)
     feed(writer, docs)  # written again, as the error says
