@@ -46,9 +46,9 @@ class RunNotRegisteredError(VFSError, RuntimeError):
                 f"client, {uid!r}) once the catalog answers"
             )
         super().__init__(
-            f"{what}; {todo}. The data files are untouched: write the run's documents again "
-            "(e.g. from TiledWriter's backup_directory) when the catalog and its database "
-            "answer."
+            f"{what}; {todo}. The data files are untouched: once the cause is fixed (for a "
+            "catalog or database that did not answer, once it answers again), write the "
+            "run's documents again (e.g. from TiledWriter's backup_directory)."
         )
 
 
