@@ -66,7 +66,13 @@ def remove_partial_run(client: Any, uid: str) -> bool:
     external assets)."""
     if uid not in client:
         return False
-    client.delete_contents(uid, recursive=True, external_only=False)
+    try:
+        client.delete_contents(uid, recursive=True, external_only=False)
+    except Exception:
+        # A DELETE that the server carried out but answered with an error (a 500 while its
+        # database reconnects) is retried by tiled's client and then finds nothing (404).
+        if uid in client:
+            raise
     return True
 
 
