@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
@@ -187,4 +188,6 @@ def init_catalog(catalog_uri: str, workdir: Path, env: dict[str, str]) -> None:
             cwd=workdir, env=env, timeout=START_TIMEOUT,
         )  # fmt: skip
     if done.returncode:
-        raise ServerStartError(f"tiled catalog init failed ({done.returncode}):\n{log_tail(log)}")
+        password = urlparse(catalog_uri).password
+        text = log_tail(log).replace(password, "***") if password else log_tail(log)
+        raise ServerStartError(f"tiled catalog init failed ({done.returncode}):\n{text}")
