@@ -26,7 +26,7 @@ import numpy as np
 
 from tests.scaleout._synthetic import KEY, check_run, frames
 
-POLL = 0.2
+POLL = 0.5  # seconds between looks for runs still being written (8 readers poll at once)
 
 
 class _RetryCounter(logging.Handler):

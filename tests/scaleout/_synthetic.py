@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import event_model
-import h5py
 import numpy as np
 
 SHAPE = (12, 16)
@@ -34,6 +32,8 @@ def frames(seed: int, count: int) -> np.ndarray:
 
 
 def write_frames(path: Path, seed: int, count: int) -> None:
+    import h5py  # not imported by reader processes, which only check frames
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as h5:
         h5.create_dataset(DATASET, data=frames(seed, count), chunks=(1, *SHAPE))
@@ -42,6 +42,8 @@ def write_frames(path: Path, seed: int, count: int) -> None:
 def run_documents(uri: str, seed: int, count: int) -> Docs:
     """A run of ``count`` frames stored at ``uri`` (a ``vfs://`` or ``file:`` URI), its
     pattern seed in the start document."""
+    import event_model
+
     run = event_model.compose_run(metadata={"pattern_seed": seed, "frames": count})
     keys = {
         KEY: {

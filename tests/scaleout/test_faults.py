@@ -268,8 +268,11 @@ def test_bad_document_mid_run_leaves_no_partial_run(cluster: TiledCluster, data_
     assert caught.value.removed and caught.value.uid == uid
     assert "partial entry was removed" in str(caught.value)
     assert uid not in client
-    feed(writer, docs[3:])  # the rest of the failed run is dropped, not half-written
+    feed(writer, docs[3:])  # the rest of the failed run is kept, not sent
     assert uid not in client
+    assert writer.failed[uid] == [*docs[:3], ("stream_datum", stray), *docs[3:]]
+    with pytest.raises(TypeError, match="backup_directory"):
+        AtomicRunWriter(client, backup_directory=str(data_dir))
 
 
 def test_database_stopped_mid_write(pg: Any, cluster: TiledCluster, data_dir: Path) -> None:
@@ -282,18 +285,25 @@ def test_database_stopped_mid_write(pg: Any, cluster: TiledCluster, data_dir: Pa
     feed(writer, docs[:6])  # start, descriptor, stream_resource, two frames
     assert uid in client
     pg.stop("fast")
+    errors = []
     try:
-        with few_retries(2, 5.0), pytest.raises(RunNotRegisteredError) as caught:
-            feed(writer, docs[6:])
+        with few_retries(2, 5.0):
+            for name, doc in docs[6:]:  # as a RunEngine goes on emitting them
+                try:
+                    writer(name, doc)
+                except RunNotRegisteredError as exc:
+                    errors.append(exc)
     finally:
         pg.start()
-    error = caught.value
+    assert len(errors) == 1, errors  # raised once, for the document that failed
+    error = errors[0]
     assert error.uid == uid and not error.removed and writer.pending == [uid]
     assert "could not be removed yet" in str(error) and "remove_partial_run" in str(error)
     assert "500" in str(error) or "Server error" in str(error), str(error)
     assert pg.password not in str(error)
-    assert writer.cleanup() == []
+    assert writer.cleanup(timeout=180.0) == [], f"{writer.errors}\n{cluster.log()}"
     assert uid not in client, "a half-registered run stayed in the catalog"
     assert not remove_partial_run(client, uid)
-    feed(writer, docs)  # written again, as the error says
-    assert check_run(client[uid]) == []
+    assert writer.failed[uid] == docs  # every document kept, those after the failure too
+    writer.retry(uid)  # as the error says
+    assert check_run(client[uid]) == [] and writer.failed == {}
