@@ -16,9 +16,11 @@ HTTP (nginx)
 S3 (moto)
     our ``S3File`` (``blocks``) against plain ``s3fs`` with its defaults and against
     ``boto3`` ranged ``GET`` requests (the transport). moto answers every ``GET`` in time
-    proportional to the whole object, not the range (about 0.8 ms per MiB of object), so
+    proportional to the whole object, not the range (about 0.5 ms per MiB of object), so
     on moto fewer, larger requests win (s3fs' default 50 MiB read-ahead); ``ms_per_GET``
-    in the notes says what one request cost.
+    in the notes says what one request cost, and ``ttfb_ms``, ``MB_per_s`` and
+    ``gap_limit_MiB`` what our root measured (a forward gap below the limit is read
+    through rather than asked for again).
 SFTP (OpenSSH)
     our ``SFTPFile`` (``blocks``) against plain ``sshfs`` and against ``asyncssh``'s own
     ``read(size, offset)`` per frame (the transport).
@@ -312,6 +314,12 @@ def _s3(path: str, options: argparse.Namespace, indices: list[int], expected: li
         raw()
         times = _rounds(options.repeats, contenders)
         cost = _cost(openers["ours-blocks"], indices)
+        costs = vfs.roots["remote"].request_costs
+        cost.update(
+            ttfb_ms=round(costs.ttfb * 1000, 1),
+            MB_per_s=round(costs.bandwidth / 1e6),
+            gap_limit_MiB=round(costs.gap_limit() / MiB, 1),
+        )
         vfs.close()
     what = f"{count} spread frames (512x512 u16, h5py)"
     return [

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sim_iocs._file_plugins import FilePluginBase, HDF5Plugin, TIFFPlugin
@@ -20,13 +22,17 @@ from sim_iocs._plugins import ImagePlugin, NDArray, PluginBase
 from sim_iocs._pvtable import load_pv_table
 from sim_iocs._records import RecordSet
 
-__all__ = ["SimAreaDetector", "SimDetectorCam"]
+__all__ = ["DEVICES", "SimAreaDetector", "SimDetectorCam", "check_aliases", "check_port"]
 
 log = logging.getLogger("sim_iocs")
 
 SINGLE, MULTIPLE, CONTINUOUS = 0, 1, 2
 IDLE, ACQUIRE = 0, 1
 CAM_PORT = "SIM1"
+#: The devices of the IOC, as the first part of each PV name after the prefix.
+DEVICES = ("cam1:", "image1:", "HDF1:", "TIFF1:")
+#: What an alias may be made of: the characters of EPICS record names, ending in ``:``.
+_ALIAS = re.compile(r"[A-Za-z0-9_\-+:\[\]<>;.]*:")
 
 
 class SimDetectorCam:
@@ -213,17 +219,21 @@ class SimAreaDetector:
         *,
         primed: bool = False,
         size: tuple[int, int] = (64, 64),
+        aliases: Sequence[tuple[str, str]] = (),
+        cam_port: str = CAM_PORT,
     ) -> None:
         self.prefix = prefix
         self.mounts = mounts or MountTable()
         self.primed = primed
         self.size = size
         self.pvs = RecordSet(prefix, load_pv_table())
-        self.cam = SimDetectorCam(self.pvs)
-        self.image = ImagePlugin(self.pvs, "image1:", "IMAGE1")
-        self.hdf = HDF5Plugin(self.pvs, "HDF1:", "FileHDF1", self.mounts)
-        self.tiff = TIFFPlugin(self.pvs, "TIFF1:", "FileTIFF1", self.mounts)
+        cam, image, hdf, tiff = DEVICES
+        self.cam = SimDetectorCam(self.pvs, cam, port=check_port(cam_port))
+        self.image = ImagePlugin(self.pvs, image, "IMAGE1")
+        self.hdf = HDF5Plugin(self.pvs, hdf, "FileHDF1", self.mounts)
+        self.tiff = TIFFPlugin(self.pvs, tiff, "FileTIFF1", self.mounts)
         self.cam.plugins = [self.image, self.hdf, self.tiff]
+        self.aliases = check_aliases(aliases)
 
     def build(self) -> None:
         """Create all records (before ``iocInit``); readbacks start equal to setpoints."""
@@ -241,6 +251,7 @@ class SimAreaDetector:
 
         SetSimpleRecordNames(prefix=self.prefix, separator="")
         self.pvs.build(initial)
+        self.pvs.add_aliases(self.aliases)
 
     def after_init(self) -> None:
         """Runs in the event loop once the IOC serves: optional priming."""
@@ -256,6 +267,32 @@ class SimAreaDetector:
                 plugin.stop()
             except Exception:
                 log.exception("closing %s", plugin.suffix)
+
+
+def check_aliases(
+    aliases: Sequence[tuple[str, str]], devices: Sequence[str] = DEVICES
+) -> tuple[tuple[str, str], ...]:
+    """Validate ``(DEVICE, ALIAS)`` pairs: a known device, a record-name-safe alias ending
+    in ``:`` that names no device and no other alias; raise ValueError saying which."""
+    seen: dict[str, str] = {}
+    for device, alias in aliases:
+        text = repr(f"{device}={alias}")
+        if device not in devices:
+            raise ValueError(f"alias {text}: no device {device!r} (one of {devices})")
+        if not _ALIAS.fullmatch(alias) or alias == ":":
+            raise ValueError(f"alias {text}: {alias!r} must be PV-name characters ending in ':'")
+        if alias in devices or alias in seen:
+            taken = "a device" if alias in devices else f"already an alias of {seen[alias]}"
+            raise ValueError(f"alias {text}: {alias!r} is {taken}")
+        seen[alias] = device
+    return tuple(aliases)
+
+
+def check_port(port: str) -> str:
+    """An asyn port name: what the cam shows in PortName_RBV and plugins' NDArrayPort."""
+    if not port or len(port) > 40 or any(c.isspace() for c in port):
+        raise ValueError(f"cam port {port!r} must be 1-40 characters without spaces")
+    return port
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -53,12 +53,20 @@ def client_environment(ports: Sequence[int]) -> dict[str, str]:
     }
 
 
-def banner(prefix: str, port: int, mounts: MountTable) -> str:
+def banner(
+    prefix: str,
+    port: int,
+    mounts: MountTable,
+    aliases: Sequence[tuple[str, str]] = (),
+    cam_port: str = "SIM1",
+) -> str:
     """What ``python -m sim_iocs areadetector`` prints once it serves."""
     env = client_environment([port])
     lines = [
         f"sim_iocs areadetector: serving prefix {prefix} on 127.0.0.1:{port} (Channel Access)",
         f"  devices: {prefix}cam1:  {prefix}image1:  {prefix}HDF1:  {prefix}TIFF1:",
+        f"  cam port: {cam_port}",
+        *(f"  alias: {prefix}{alias} = {prefix}{device}" for device, alias in aliases),
         "mounts (writer path -> host directory):",
         mounts.describe(),
         "client environment:",
@@ -74,15 +82,23 @@ def serve(
     *,
     primed: bool = False,
     size: tuple[int, int] = (64, 64),
+    aliases: Sequence[tuple[str, str]] = (),
+    cam_port: str = "SIM1",
 ) -> int:
-    """Serve until SIGINT/SIGTERM; close open files, then exit the process."""
+    """Serve until SIGINT/SIGTERM; close open files, then exit the process.
+
+    ``aliases`` are ``(DEVICE, ALIAS)`` pairs: every PV of ``DEVICE`` (e.g. ``cam1:``) is
+    served under ``prefix + ALIAS`` too; ``cam_port`` is the cam's asyn port name.
+    """
     os.environ.update(server_environment(port))
     from softioc import asyncio_dispatcher, softioc
 
     from sim_iocs._areadetector import SimAreaDetector
 
     table = MountTable(list(mounts))
-    detector = SimAreaDetector(prefix, table, primed=primed, size=size)
+    detector = SimAreaDetector(
+        prefix, table, primed=primed, size=size, aliases=aliases, cam_port=cam_port
+    )
     detector.build()
     from softioc import builder
 
@@ -90,7 +106,7 @@ def serve(
     dispatcher = asyncio_dispatcher.AsyncioDispatcher()
     softioc.iocInit(dispatcher, enable_pva=False)
     _run_in_loop(dispatcher.loop, detector.after_init)
-    print(banner(prefix, port, table), flush=True)
+    print(banner(prefix, port, table, detector.aliases, detector.cam.port), flush=True)
     print("sim_iocs: ready", flush=True)
     _wait_for_stop_signal()
     _run_in_loop(dispatcher.loop, detector.shutdown)

@@ -98,6 +98,22 @@ class RecordSet:
             record = _make_record(builder, spec, value, self._dispatcher(spec), **extra)
             self.records[spec.name] = record
 
+    def add_aliases(self, aliases: Iterable[tuple[str, str]]) -> list[str]:
+        """Serve every record of device ``DEVICE`` also as ``<prefix>ALIAS<rest>``.
+
+        EPICS database aliases (after :meth:`build`, before ``iocInit``): a client of the
+        alias talks to the very same record, so puts, monitors and behaviour are shared.
+        Returns the alias names created.
+        """
+        created = []
+        for device, alias in aliases:
+            for name, record in self.records.items():
+                if name.startswith(device):
+                    full = self.prefix + alias + name[len(device) :]
+                    record.add_alias(full)
+                    created.append(full)
+        return created
+
     def _busy_record(self, name: str) -> Any:
         """The record that holds a put to ``name`` until the operation it started is over."""
         from softioc import builder

@@ -4,8 +4,14 @@ Each page runs in a fresh interpreter (``doctest.testfile``), with ``$FILESTORE_
 temporary directory, ``$FILESTORE_VFS_CONFIG`` unset and ``$HOME`` in a temporary directory
 (so no user config is read), and the temporary directory as the working directory. Examples
 may write only under ``/temp``, ``/memory`` or a directory they create with ``tempfile``; the
-test checks that ``/local`` stayed empty. A page whose examples cannot run here (they need an
-IOC or a server) opts out with a line ``.. filestore-vfs: no-doctest``.
+test checks that ``/local`` stayed empty. A page whose examples cannot run here opts out with a
+line ``.. filestore-vfs: no-doctest``.
+
+A page whose examples need live services says so with a line such as
+``.. filestore-vfs: needs sim-ioc, tiled``; the test then starts them (once per session, for
+the docs alone, so no other test's IOC state is touched) and gives the page's interpreter
+their coordinates in the environment (:data:`NEEDS` lists what each service exports), with a
+longer timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +30,16 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 README = DOCS.parent / "README.md"
 OPT_OUT = ".. filestore-vfs: no-doctest"
+NEEDS_LINE = re.compile(r"^\.\. filestore-vfs: needs (.+)$", re.M)
+#: Each service a page may need, and the variables its examples read.
+NEEDS = {
+    "sim-ioc": ("SIM_IOC_PREFIX", "SIM_IOC_DATA", "EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST"),
+    "tiled": ("TILED_URL", "TILED_API_KEY"),
+}
+#: The writer root of the docs' sim IOC: it writes ``/ioc/data/...`` into ``$SIM_IOC_DATA``.
+DOCS_IOC_WRITER_ROOT = "/ioc/data"
+PAGE_TIMEOUT = 120
+SERVICE_PAGE_TIMEOUT = 300  # a RunEngine, CA connections and a tiled round trip, on 2 cores
 
 _RUNNER = """
 import doctest, sys
@@ -46,6 +63,48 @@ def _with_examples() -> list[Path]:
     return pages
 
 
+def page_needs(text: str) -> set[str]:
+    """The services a page's ``needs`` line names; ValueError for one we cannot start."""
+    needs = {name.strip() for line in NEEDS_LINE.findall(text) for name in line.split(",") if name}
+    unknown = needs - set(NEEDS)
+    if unknown:
+        raise ValueError(f"unknown service(s) {sorted(unknown)}: known are {sorted(NEEDS)}")
+    return needs
+
+
+@pytest.fixture(scope="session")
+def docs_sim_ioc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A sim IOC for the docs alone: ``/ioc/data`` mounted on a fresh directory."""
+    from sim_iocs.testing import require_softioc, start_sim_ioc
+
+    require_softioc()
+    data = tmp_path_factory.mktemp("docs-ioc-data")
+    ioc = start_sim_ioc(mounts=[f"{DOCS_IOC_WRITER_ROOT}={data}"], primed=True)
+    try:
+        yield {"SIM_IOC_PREFIX": ioc.prefix, "SIM_IOC_DATA": str(data), **ioc.environment}
+    finally:
+        ioc.stop()
+
+
+@pytest.fixture(scope="session")
+def docs_tiled(docs_sim_ioc: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A tiled server (``/cat``, our adapters) whose VFS root ``detector`` is the IOC's data."""
+    from tests.readback.tiled import start_tiled, wait_for_tiled
+
+    with start_tiled({"detector": Path(docs_sim_ioc["SIM_IOC_DATA"])}, databroker=False) as proc:
+        server = wait_for_tiled(proc)
+        yield {"TILED_URL": server.url, "TILED_API_KEY": server.api_key}
+
+
+def _service_env(request: pytest.FixtureRequest, needs: set[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for name in sorted(needs):
+        env.update(request.getfixturevalue(f"docs_{name.replace('-', '_')}"))
+        missing = [var for var in NEEDS[name] if var not in env]
+        assert not missing, f"the {name} fixture did not export {missing}"
+    return env
+
+
 def _clean_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FILESTORE_VFS_")}
     env["FILESTORE_VFS_DATA"] = str(tmp_path / "local-root")
@@ -67,16 +126,30 @@ def test_pages_with_examples_are_found() -> None:
     assert {"tutorials/first-vfs.rst", "reference/configuration.rst"} <= names
 
 
+def test_needs_line_names_known_services() -> None:
+    assert page_needs(".. filestore-vfs: needs sim-ioc, tiled\n") == {"sim-ioc", "tiled"}
+    assert page_needs("no such line") == set()
+    with pytest.raises(ValueError, match=r"unknown service\(s\) \['nfs'\]"):
+        page_needs(".. filestore-vfs: needs sim-ioc, nfs\n")
+    for page in _pages():  # every page in the tree names only services we can start
+        page_needs(page.read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize("page", _with_examples(), ids=lambda p: p.relative_to(DOCS).as_posix())
-def test_examples_run(page: Path, tmp_path: Path) -> None:
+def test_examples_run(page: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     env = _clean_env(tmp_path)
+    needs = page_needs(page.read_text(encoding="utf-8"))
+    if needs:
+        # only the docs IOC (the repeater of this process still passes its beacons on)
+        env = {k: v for k, v in env.items() if not k.startswith("EPICS_CA_ADDR")}
+        env.update(_service_env(request, needs))
     proc = subprocess.run(
         [sys.executable, "-c", _RUNNER, str(page)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=SERVICE_PAGE_TIMEOUT if needs else PAGE_TIMEOUT,
     )
     assert proc.returncode == 0, f"examples in {page.name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert "attempted=0 " not in proc.stdout

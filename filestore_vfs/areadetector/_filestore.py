@@ -419,8 +419,15 @@ def _bounded_writes(stage_sigs: Any, device: Any, timeout: float) -> Iterator[No
 
 def use_hdf5_stream_file(plugin: Any) -> None:
     """``AD_HDF5``: one file per stage that frames are appended to in Stream mode; the
-    iterative and the stream HDF5 mixins set the plugin up alike."""
+    iterative and the stream HDF5 mixins set the plugin up alike.
+
+    ``LazyOpen`` goes off before ``Capture``: with it on (ophyd-async's HDF writer leaves it
+    so) the file opens at the first frame, so ``FileNumber`` has not advanced when stage reads
+    it and the Resource would name file ``-1``, which never exists.
+    """
     plugin.filestore_spec = "AD_HDF5"
+    if "lazy_open" in getattr(plugin, "component_names", ()):
+        plugin.stage_sigs["lazy_open"] = "No"
     plugin.stage_sigs.update(
         [
             ("file_template", "%s%s_%6.6d.h5"),

@@ -37,6 +37,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--primed", action="store_true", help="start as if the plugins had seen one frame"
     )
     parser.add_argument("--size", default="64x64", metavar="WxH", help="frame size")
+    parser.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        metavar="DEVICE=ALIAS",
+        help="serve every PV of DEVICE (cam1:, image1:, HDF1:, TIFF1:) also under "
+        "PREFIX+ALIAS (repeatable), e.g. 'cam1:=DET:'",
+    )
+    parser.add_argument(
+        "--cam-port", default="SIM1", metavar="NAME", help="the cam's asyn port name"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log plugin errors")
     parser.set_defaults(func=run)
     return parser
@@ -52,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     argv += ["--size", args.size]
     for mount in args.mount:
         argv += ["--mount", mount]
+    for alias in args.alias:
+        argv += ["--alias", alias]
+    argv += ["--cam-port", args.cam_port]
     if args.list_pvs:
         argv.append("--list-pvs")
     if args.primed:

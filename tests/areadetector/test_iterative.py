@@ -156,3 +156,22 @@ def test_missing_directory_restores_pvs(ioc, vfs, mounts: dict[str, Path]) -> No
     after = {s: getattr(hdf, s).get() for s in before}
     assert after == before
     assert list(hdf.collect_asset_docs()) == []
+
+
+def test_lazy_open_left_on_by_another_client(ioc, vfs) -> None:  # type: ignore[no-untyped-def]
+    """ophyd-async's HDF writer leaves ``LazyOpen`` on: the file then opens at the first
+    frame, after stage read ``FileNumber``. Stage turns it off, so the Resource names the file
+    the IOC wrote (not file ``-1``), and unstage puts it back."""
+    det = make_detector(
+        ioc, HDF5PluginWithVFS, "hdf1", root="/nfs", write_path_template="lazy", vfs=vfs,
+        make_directories=True,
+    )  # fmt: skip
+    det.hdf1.lazy_open.set(1).wait(5)
+    try:
+        docs = run_count(det, 2)
+        (res,) = [d for n, d in docs if n == "resource"]
+        assert res["resource_path"].endswith("_000000.h5")
+        check(frames_from_documents(vfs, docs), 2)
+        assert det.hdf1.lazy_open.get(as_string=True) == "Yes"  # restored by unstage
+    finally:
+        det.hdf1.lazy_open.set(0).wait(5)

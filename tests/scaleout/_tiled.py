@@ -39,6 +39,22 @@ from tests.servers._common import (
 )
 
 START_TIMEOUT = 180.0  # every worker imports tiled's server: seconds of CPU each
+APP_FACTORY = "tiled.server.app:app_factory"
+INIT_TIMEOUT = 120.0  # one process importing tiled's catalog and creating its tables
+#: the exporter ``run.documents()`` asks the server for (bluesky-tiled-plugins' json-seq)
+MEDIA_TYPES = {
+    "BlueskyRun": {"application/json-seq": "bluesky_tiled_plugins.exporters:json_seq_exporter"}
+}
+#: environment variable through which :func:`init_catalog` hands the URI to its subprocess
+_URI_VARIABLE = "FILESTORE_VFS_TEST_CATALOG_URI"
+#: the init subprocess: tiled's own ``tiled catalog init --if-not-exists``, the URI taken
+#: from the environment (``${VAR}`` expanded as tiled expands its config) and not from argv,
+#: where any local user could read the password
+_INIT_SCRIPT = """
+import os
+from tiled.commandline._catalog import init
+init(os.path.expandvars(os.environ["FILESTORE_VFS_TEST_CATALOG_URI"]), if_not_exists=True)
+"""
 
 
 def catalog_config(
@@ -81,6 +97,7 @@ class TiledCluster:
     env: dict[str, str] = field(repr=False)
     api_key: str = field(repr=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    factory: str = APP_FACTORY
 
     def client(self, **kwargs: Any) -> Any:
         from tiled.client import from_uri
@@ -92,7 +109,7 @@ class TiledCluster:
 
     def argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "--factory", "tiled.server.app:app_factory",
+            sys.executable, "-m", "uvicorn", "--factory", self.factory,
             "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
             "--no-access-log", "--timeout-graceful-shutdown", "3",
         ]  # fmt: skip
@@ -118,6 +135,30 @@ class TiledCluster:
         self.start()
 
 
+def init_catalog(uri: str, env: dict[str, str], workdir: Path) -> None:
+    """Create the catalog's tables once, before any worker starts.
+
+    With ``init_if_not_exists`` every worker initialises an empty database itself, and on
+    PostgreSQL they race (``create extension btree_gin`` fails in all but one). ``uri`` may
+    hold ``${VAR}`` references to ``env``, as the tiled config does; the log gets tiled's
+    redacted form of it only.
+    """
+    log = workdir / "tiled-init.out"
+    with open(log, "ab") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", _INIT_SCRIPT],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**env, _URI_VARIABLE: uri},
+            timeout=INIT_TIMEOUT,
+            check=False,
+        )
+    if done.returncode:
+        raise ServerStartError(f"tiled catalog init failed ({done.returncode}):\n{log_tail(log)}")
+
+
 @contextlib.contextmanager
 def tiled_cluster(
     catalog_uri: str,
@@ -126,26 +167,56 @@ def tiled_cluster(
     *,
     workers: int = 2,
     name: str = "tiled",
+    env: dict[str, str] | None = None,
+    tables: str | None = None,
+    factory: str = APP_FACTORY,
     adapters: dict[str, str] | None = None,
 ) -> Iterator[TiledCluster]:
     """Serve a catalog at ``catalog_uri`` with ``workers`` processes, the server's VFS being
-    ``vfs_yaml``; stops every worker on exit. ``adapters`` (mimetype: import string) replaces
-    our adapters, e.g. to serve tiled's own beside ours (``benchmarks/bench_scaleout.py``)."""
+    ``vfs_yaml``; stops every worker on exit.
+
+    The catalog is initialised once before the workers start (:func:`init_catalog`). ``env``
+    adds variables to the server's environment: secrets that ``catalog_uri``, ``tables`` and
+    ``vfs_yaml`` name as ``${VAR}`` (tiled and the VFS config expand them), so that no file
+    or log holds them. ``tables`` replaces the DuckDB tables storage (one writer process at
+    a time: a second worker's write fails on its lock) with e.g. a ``postgresql://`` one,
+    or ``"sqlite"`` (:func:`tables_storage`). ``factory``: the ASGI app factory uvicorn runs,
+    e.g. ``filestore_vfs.tiled:app_factory`` (storage refusals as 403). ``adapters``
+    (mimetype: import string) replaces our adapters, e.g. to serve tiled's own beside ours
+    (``benchmarks/bench_scaleout.py``).
+    """
     api_key = secrets.token_hex(16)
     with temp_dir(name) as workdir:
         (workdir / "writable").mkdir()
-        (workdir / "vfs.yaml").write_text(vfs_yaml)
-        config = server_config(catalog_config(catalog_uri, workdir, readable, adapters), api_key)
+        write_private(workdir / "vfs.yaml", vfs_yaml)  # may name remote roots' credentials
+        catalog = catalog_config(catalog_uri, workdir, readable, adapters)
+        catalog["init_if_not_exists"] = False  # init_catalog below, once, before the workers
+        tables = tables_storage(tables, workdir)
+        if tables is not None:
+            catalog["writable_storage"] = [str(workdir / "writable"), tables]
+        config = {**server_config(catalog, api_key), "media_types": MEDIA_TYPES}
         write_private(workdir / "config.yml", yaml.safe_dump(config))  # holds the key and URI
         env = {
             **os.environ,
             "TILED_CONFIG": str(workdir / "config.yml"),
             "FILESTORE_VFS_CONFIG": str(workdir / "vfs.yaml"),
+            **(env or {}),
         }
+        init_catalog(catalog_uri, env, workdir)
         port = free_port()
         cluster = TiledCluster(f"http://{HOST}:{port}", port, workers, workdir, env, api_key)
+        cluster.factory = factory
         try:
             cluster.start()
             yield cluster
         finally:
             cluster.stop()
+
+
+def tables_storage(tables: str | None, workdir: Path) -> str | None:
+    """The tables storage URI for ``tables``: ``None`` (DuckDB), ``"sqlite"`` (a SQLite file in
+    ``workdir``; several workers can write it) or a URI as given, e.g. a ``postgresql://``
+    database (tiled reaches it through ADBC) separate from the catalog's."""
+    if tables == "sqlite":
+        return f"sqlite:///{workdir}/tables.sqlite"
+    return tables

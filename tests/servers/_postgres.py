@@ -10,6 +10,7 @@ the package's ``postgres`` user (``setpriv``); the temp directory is handed to t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pwd
 import secrets
@@ -56,6 +57,9 @@ class PostgresServer:
     password: str = field(repr=False)
     workdir: Path = Path()
     bindir: Path = Path()
+    #: argv prefix that runs a command as the cluster's owner; the postmaster's own options
+    prefix: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
 
     def uri(self, database: str = "postgres", driver: str = "postgresql+asyncpg") -> str:
         return f"{driver}://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
@@ -75,10 +79,28 @@ class PostgresServer:
         self.psql(f'CREATE DATABASE "{name}"')
         return self.uri(name)
 
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m <mode>`` and wait: ``fast`` ends every session (a database
+        stopped under its clients), ``immediate`` is a crash, ``smart`` waits for them."""
+        self._pg_ctl("stop", "-m", mode)
 
-def find_bindir() -> Path:
-    """The newest installed ``/usr/lib/postgresql/<major>/bin`` holding ``postgres``."""
-    base = Path("/usr/lib/postgresql")
+    def start(self) -> None:
+        """Start the stopped cluster again on the same port with the same settings (``pg_ctl
+        start`` waits until it accepts connections). The cluster's context manager stops it
+        (its command line names the cluster's directory)."""
+        log = str(self.workdir / "postgres-restarted.out")  # the first log is not its own
+        self._pg_ctl("start", "-l", log, "-o", " ".join(self.options))
+
+    def _pg_ctl(self, *args: str) -> None:
+        argv = [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.workdir / "data")]
+        done = subprocess.run([*argv, "-w", "-t", "60", *args], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl {args[0]} failed: {done.stdout}{done.stderr}".strip())
+
+
+def find_bindir(base: Path = Path("/usr/lib/postgresql")) -> Path:
+    """The newest installed ``<base>/<major>/bin`` holding ``postgres`` (``base``: where the
+    Debian packages install; another one lets a test see a machine without them)."""
     majors = sorted(
         (p for p in base.glob("*/bin") if (p / "postgres").exists() and p.parent.name.isdigit()),
         key=lambda p: int(p.parent.name),
@@ -123,17 +145,21 @@ def postgres_server() -> Iterator[PostgresServer]:
         (work / "sock").mkdir()
         prefix = _initdb(bindir, work, password)
 
+        def options(port: int) -> list[str]:
+            argv = ["-p", str(port), "-k", str(work / "sock")]
+            return argv + [f"--{k.replace('_', '-')}={v}" for k, v in SETTINGS.items()]
+
         def prepare(ports: tuple[int, ...]) -> list[str]:
             argv = [*prefix, str(bindir / "postgres"), "-D", str(work / "data")]
-            argv += ["-p", str(ports[0]), "-k", str(work / "sock")]
-            return argv + [f"--{k.replace('_', '-')}={v}" for k, v in SETTINGS.items()]
+            return argv + options(ports[0])
 
         def probe(ports: tuple[int, ...]) -> None:
             PostgresServer(HOST, ports[0], 0, SUPERUSER, password, work, bindir).psql("SELECT 1")
 
         proc, (port,) = launch("postgres", prepare, probe, work, timeout=60.0)
+        server = PostgresServer(HOST, port, proc.pid, SUPERUSER, password, work, bindir)
         try:
-            yield PostgresServer(HOST, port, proc.pid, SUPERUSER, password, work, bindir)
+            yield dataclasses.replace(server, prefix=tuple(prefix), options=tuple(options(port)))
         finally:
             stop_process(proc, str(work))
 

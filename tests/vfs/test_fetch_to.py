@@ -1,6 +1,6 @@
-"""``get_file`` over SFTP (its own download, ``Root.fetch_to``) and SMB (the pipelined
-streaming reader): the bytes, the progress reports, a missing or empty file, and nothing
-partial left behind."""
+"""``get_file`` over SFTP (asyncssh's own download, AES-128-GCM) and SMB (several reads
+in flight, ``backends/_smb_reads.py``), both ``Root.fetch_to``: the bytes, the progress
+reports, a missing or empty file, and nothing partial left behind."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from filestore_vfs import Root, SFTPFile, VirtualFileSystem
+from filestore_vfs import Root, VirtualFileSystem
 from tests.servers import SmbServer, SshdServer
 
 from .helpers import sftp_spec, smb_spec
@@ -40,8 +40,7 @@ def test_get_file_bytes_and_progress(remote: tuple[VirtualFileSystem, Path], tmp
     data = os.urandom(SIZE)
     (directory / name).write_bytes(data)
     try:
-        if isinstance(vfs.roots["r"], SFTPFile):
-            assert type(vfs.roots["r"]).fetch_to is not Root.fetch_to  # asyncssh's own
+        assert type(vfs.roots["r"]).fetch_to is not Root.fetch_to  # the transport's own
         reports: list[tuple[int, int | None, str]] = []
         target = tmp_path / "sub" / "copy.bin"
         vfs.get_file(f"/r/{name}", target, progress=lambda *a: reports.append(a))
@@ -85,3 +84,24 @@ def test_get_file_of_a_directory(remote: tuple[VirtualFileSystem, Path], tmp_pat
     finally:
         (directory / name).rmdir()
     assert os.listdir(tmp_path) == []
+
+
+def test_sftp_get_file_uses_aes128_gcm(sshd_server: SshdServer, tmp_path: Path) -> None:
+    """OpenSSH offers AES-128-GCM, so the connection uses it (not asyncssh's own first
+    choice, ChaCha20-Poly1305), both ways; the download's bytes are the file's, and the
+    host key was verified (the spec names a known_hosts file, no insecure option)."""
+    spec = sftp_spec(sshd_server)
+    assert not spec.get("insecure_accept_any_host_key")
+    vfs = VirtualFileSystem({"r": spec}, defaults=False)
+    name = f"gcm-{uuid.uuid4().hex[:8]}.bin"
+    data = os.urandom(SIZE)
+    (sshd_server.root / name).write_bytes(data)
+    try:
+        vfs.get_file(f"/r/{name}", tmp_path / "copy.bin")
+        assert (tmp_path / "copy.bin").read_bytes() == data
+        connection = vfs.roots["r"].fs._client
+        assert connection.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+        assert connection.get_extra_info("recv_cipher") == "aes128-gcm@openssh.com"
+    finally:
+        (sshd_server.root / name).unlink()
+        vfs.close()

@@ -144,3 +144,27 @@ def test_a_keep_alive_connection_the_server_closed_is_replaced(
                 np.testing.assert_array_equal(h5["/entry/data/data"][9], stack[9])
     finally:
         vfs.close()
+
+
+def test_read_bytes_is_one_get_on_a_kept_connection(
+    nginx_server: NginxServer, tmp_path: Path
+) -> None:
+    name = f"whole-{os.getpid()}-{id(tmp_path)}.bin"
+    data = os.urandom(3 * (1 << 20) + 7)
+    (Path(nginx_server.root) / name).write_bytes(data)
+    log = Path(nginx_server.workdir) / "logs" / "access.log"
+
+    def requests() -> list[str]:
+        return [line for line in log.read_text().splitlines() if name in line]
+
+    vfs = _vfs(nginx_server, tmp_path)
+    try:
+        for _ in range(2):
+            before = len(requests())
+            got = vfs.read_bytes(f"/web/{name}")
+            assert isinstance(got, bytes) and got == data
+            new = requests()[before:]
+            assert len(new) == 1 and '"GET /data/' in new[0], new  # no HEAD, one GET
+            assert len(vfs.roots["web"]._idle) == 1  # kept, and reused the second time
+    finally:
+        vfs.close()

@@ -242,6 +242,7 @@ async def test_read_upto_joins_short_reads_until_size_or_end() -> None:
         ("filestore_vfs.vfs.backends._network", "ResilientReader", StreamReader),
         ("filestore_vfs.vfs.backends._network", "ForwardStream", StreamReader),
         ("filestore_vfs.vfs.backends.s3", "S3Stream", ForwardStream),
+        ("filestore_vfs.vfs.backends.s3", "S3Ranges", StreamReader),
         ("filestore_vfs.vfs.backends.azure", "BlobStream", ForwardStream),
         ("filestore_vfs.vfs.backends.azure", "BlobStream", ChunkedStream),
         ("filestore_vfs.vfs.backends.http", "_StreamReader", StreamReader),

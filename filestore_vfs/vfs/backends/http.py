@@ -287,13 +287,14 @@ class HttpFile(FsspecNetworkRoot):
         connection.close()
 
     def _exchange(
-        self, method: str, url: str, headers: dict[str, str], into: memoryview | None = None
+        self, method: str, url: str, headers: dict[str, str], sink: _Sink | None = None
     ) -> tuple[int, CIMultiDict[str], int]:
         """One request on a blocking keep-alive connection (:class:`_Wire`), not on fsspec's
-        event loop: the read path (``HEAD``, ranged ``GET``) is round trips, and handing
-        each one to another thread and back cost more than the request itself (on a busy
-        machine, many times more). A ``206`` body goes into ``into``; the answer is the
-        status, the headers and the bytes received.
+        event loop: the read path (``HEAD``, ranged ``GET``, ``read_bytes``) is round
+        trips, and handing each one to another thread and back cost more than the request
+        itself (on a busy machine, many times more). ``sink(status, length)`` says where the
+        body goes (``None``: discarded); the answer is the status, the headers and the bytes
+        received.
 
         A connection the server closed while idle is replaced at once; other errors are
         built-in ones (as :meth:`_builtin` makes them), retried by the readers.
@@ -308,7 +309,7 @@ class HttpFile(FsspecNetworkRoot):
             except OSError as exc:
                 raise self._plain_error(exc, connected=False) from None
             try:
-                status, answer, got, keep = connection.exchange(method, path, headers, into)
+                status, answer, got, keep = connection.exchange(method, path, headers, sink)
             except _StaleConnectionError:
                 connection.close()
                 if reused:
@@ -351,7 +352,9 @@ class HttpFile(FsspecNetworkRoot):
     def _get_range_into(self, url: str, offset: int, view: memoryview) -> int:
         """One ``GET`` with ``Range: bytes=offset-(offset+len-1)``, received into ``view``."""
         headers = {"Range": f"bytes={offset}-{offset + len(view) - 1}"}
-        status, _, got = self._exchange("GET", url, headers, view)
+        status, _, got = self._exchange(
+            "GET", url, headers, lambda s, n: view if s == 206 else None
+        )
         if status == 416:  # past the end
             return 0
         if status == 200:
@@ -703,18 +706,34 @@ class HttpFile(FsspecNetworkRoot):
 
     # -- reading --------------------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:
-        """The whole file in one ``GET`` (no ``HEAD`` first); a redirect (a directory
-        without its slash) goes the general way, which says what is there."""
+        """The whole file in one ``GET`` (no ``HEAD`` first) on a keep-alive connection of
+        the read path, received into one buffer of its ``Content-Length``. A redirect (a
+        directory without its slash) or a body of unknown length goes the general way,
+        which says what is there."""
         if rel:
             url = self.fs_path(rel)
-            status, _, body = self.retrying(
-                lambda: self._request(
-                    "GET", url, ok=(200, 301, 302, 303, 307, 308), allow_redirects=False
-                )
-            )
-            if status == 200:
+            status, body = self.retrying(lambda: self._get_whole(url))
+            if body is not None:
                 return body
+            if status not in (200, 301, 302, 303, 307, 308):
+                raise self._status_error(status, "GET", url)
         return super().read_bytes(rel)
+
+    def _get_whole(self, url: str) -> tuple[int, bytes | None]:
+        """``GET url`` (no redirect followed): the status and, for a ``200`` of known
+        length, the body."""
+        buffers: list[bytearray] = []
+
+        def sink(status: int, length: int) -> memoryview | None:
+            if status != 200:
+                return None
+            buffers.append(bytearray(length))
+            return memoryview(buffers[0])
+
+        status, _, got = self._exchange("GET", url, {}, sink)
+        if not buffers or got != len(buffers[0]):
+            return status, None
+        return status, bytes(buffers[0])
 
     def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
         url = self.fs_path(rel)
@@ -1061,6 +1080,9 @@ class _BadResponseError(OSError):
 
 #: The most header bytes an answer may have.
 MAX_HEADER = 64 << 10
+#: Where an answer's body goes: ``sink(status, content_length)`` gives a buffer, or ``None``
+#: to discard it.
+_Sink = Callable[[int, int], "memoryview | None"]
 
 
 class _Wire:
@@ -1094,10 +1116,10 @@ class _Wire:
         self._sock.close()
 
     def exchange(
-        self, method: str, path: str, headers: dict[str, str], into: memoryview | None
+        self, method: str, path: str, headers: dict[str, str], sink: _Sink | None
     ) -> tuple[int, CIMultiDict[str], int, bool]:
-        """Send one request, read its answer whole: (status, headers, bytes put in ``into``,
-        whether the connection can be used again)."""
+        """Send one request, read its answer whole: (status, headers, bytes put where
+        ``sink(status, length)`` said, whether the connection can be used again)."""
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         try:
@@ -1114,7 +1136,8 @@ class _Wire:
             return status, answer, 0, False  # a body we do not read: the connection ends
         length = int(length_text)
         got = 0
-        if status == 206 and into is not None:
+        into = sink(status, length) if sink is not None else None
+        if into is not None:
             got = self._receive(into[: min(length, len(into))])
         rest = length - got
         if rest > 1 << 20:

@@ -40,9 +40,10 @@ from .._errors import (
 )
 from ._network import ForwardStream, user_timeout_sockets
 from ._objectstore import ObjectStoreRoot, ObjectUploadFile
+from ._readthrough import ReadThroughRanges, RequestCosts
 from ._streams import STREAM_CHUNK, read_upto
 
-__all__ = ["S3File"]
+__all__ = ["S3File", "S3Ranges"]
 
 _shared: dict[tuple[Any, ...], s3fs.S3FileSystem] = {}
 _shared_lock = threading.Lock()
@@ -118,6 +119,8 @@ class S3File(ObjectStoreRoot):
         self.client_kwargs = dict(client_kwargs or {})
         self.part_size = max(5 << 20, int(part_size))
         self.secrets = frozenset(v for v in (key, secret, token) if v and len(v) >= 4)
+        #: what a GET costs on this endpoint, measured by the reads (``cache="blocks"``)
+        self.request_costs = RequestCosts()
 
     def _make_fs(self) -> s3fs.S3FileSystem:
         """One s3fs instance per distinct configuration in a process: creating its botocore
@@ -186,6 +189,9 @@ class S3File(ObjectStoreRoot):
             return connection_refused(f"cannot reach S3 endpoint {self._where()}")
         if isinstance(exc, errors.HTTPClientError):
             return connection_reset(f"S3 endpoint {self._where()}: {exc}")
+        if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
+            # a body cut short (a dropped link): aiohttp's own error, as no retry was left
+            return connection_reset(f"S3 endpoint {self._where()} dropped a transfer: {exc}")
         if isinstance(exc, FileNotFoundError) and not self._store_exists():
             return self._no_store()
         if isinstance(exc, OSError):
@@ -223,6 +229,15 @@ class S3File(ObjectStoreRoot):
         """One streaming ``GET``."""
         bucket, key, _ = self.fs.split_path(self.fs_path(rel))
         return S3Stream(self.fs, bucket, key, offset)
+
+    def open_remote(self, rel: str, offset: int, **options: Any) -> IO[bytes]:
+        """``cache="blocks"`` reads through :class:`S3Ranges`: requests grouped by what a
+        ``GET`` costs here (:attr:`request_costs`); the other modes as every object store."""
+        if options.get("cache_type") != "blockcache":
+            return super().open_remote(rel, offset, **options)
+        bucket, key, _ = self.fs.split_path(self.fs_path(rel))
+        block_size = options.get("block_size") or self.block_size
+        return S3Ranges(self.fs, bucket, key, self.request_costs, offset, block_size=block_size)
 
     def isdir(self, rel: str) -> bool:
         """One ``ListObjectsV2`` of at most one key under ``rel/`` (no HEAD, no delimiter)."""
@@ -362,3 +377,53 @@ class S3Stream(ForwardStream):
     def close(self) -> None:
         self._drop()
         super().close()
+
+
+class S3Ranges(ReadThroughRanges):
+    """``cache="blocks"`` on S3: ranged ``GET`` requests grouped by what one costs.
+
+    Opening asks the object's size (``HEAD``: a missing key fails here, at ``open``). Each
+    request is one ``GetObject`` with a ``Range``, whose body is received piece by piece
+    (one hop to s3fs' event loop per piece); see :class:`ReadThroughRanges` for which
+    ranges are asked.
+    """
+
+    def __init__(
+        self,
+        fs: s3fs.S3FileSystem,
+        bucket: str,
+        key: str,
+        costs: RequestCosts,
+        offset: int = 0,
+        *,
+        block_size: int,
+    ) -> None:
+        super().__init__(costs, offset, block_size=block_size)
+        self._fs = fs
+        self._bucket = bucket
+        self._key = key
+        self._size = self._fetch_size()
+
+    def _fetch_size(self) -> int:
+        head = self._fs.call_s3("head_object", Bucket=self._bucket, Key=self._key)
+        return int(head["ContentLength"])
+
+    def _open_range(self, start: int, end: int) -> _S3Body:
+        out = self._fs.call_s3(
+            "get_object", Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end - 1}"
+        )
+        return _S3Body(self._fs, out["Body"])
+
+
+class _S3Body:
+    """A ``GetObject`` body read from this thread: each ``read`` is one hop to the loop."""
+
+    def __init__(self, fs: s3fs.S3FileSystem, body: Any) -> None:
+        self._fs = fs
+        self._body = body
+
+    def read(self, size: int) -> bytes:
+        return sync(self._fs.loop, read_upto, self._body, size)
+
+    def close(self) -> None:
+        self._body.close()

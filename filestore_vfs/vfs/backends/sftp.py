@@ -405,15 +405,21 @@ async def _real_path(sftp: Any, path: str) -> str:
 GET_BLOCK = -1
 
 
-def _fast_ciphers_first() -> list[str]:
-    """asyncssh's default ciphers with AES-GCM first.
+#: The ciphers tried first, fastest first: AES-GCM is one call per packet with AES-NI (AES-128
+#: has 10 rounds to AES-256's 14); asyncssh's own first choice, ChaCha20-Poly1305, takes
+#: several per packet.
+FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
-    asyncssh prefers ChaCha20-Poly1305, which it computes in several calls per packet; AES-GCM
-    is one call on AES-NI and read ``get_file`` about 1.7× as fast here. Both are strong.
+
+def _fast_ciphers_first() -> list[str]:
+    """asyncssh's default ciphers with :data:`FAST_CIPHERS` first (when it has them).
+
+    A server that offers none of them gets asyncssh's usual choice; every one is strong.
+    AES-GCM read ``get_file`` about 1.7× as fast as ChaCha20-Poly1305 here.
     """
-    defaults = asyncssh.encryption.get_default_encryption_algs()
-    gcm = [alg for alg in defaults if b"-gcm@" in alg]
-    return [alg.decode() for alg in gcm + [a for a in defaults if a not in gcm]]
+    defaults = [alg.decode() for alg in asyncssh.encryption.get_default_encryption_algs()]
+    fast = [alg for alg in FAST_CIPHERS if alg in defaults]
+    return fast + [alg for alg in defaults if alg not in fast]
 
 
 class SSHFile(SFTPFile):
