@@ -253,8 +253,7 @@ def _mimetypes() -> dict[str, str]:
 
 
 def init_catalog(uri: str) -> None:
-    """Create tiled's tables once, before several workers start (they would race on
-    PostgreSQL's ``create extension``)."""
+    """Create tiled's tables in this process, for the bulk insert (which bypasses a server)."""
     from tiled.catalog import from_uri
 
     from_uri(uri, init_if_not_exists=True)
@@ -329,8 +328,7 @@ def frames_served(pool: ClientPool, pg: Any, tmp: str, plan: Plan) -> list[Figur
     print(f"  writing {n_files} files of {plan.frames} frames ...", file=sys.stderr, flush=True)
     for i in range(n_files):
         write_h5(os.path.join(data, f"{i}.h5"), i * plan.frames, plan.frames)
-    uri = pg.create_database("frames")
-    init_catalog(uri)
+    uri = pg.create_database("frames")  # tiled_cluster creates tiled's tables once
     vfs_yaml = yaml.safe_dump({"vfs": {"roots": {"bench": {"class": "LocalFile", "root": data}}}})
     figures: list[Figure] = []
     for i, w in enumerate(plan.workers):

@@ -229,7 +229,7 @@ def _captioned_block(page: Path, caption: str) -> str:
 
 def test_deployment_configs_are_the_tested_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deployment page's server VFS YAML, tiled config and systemd unit parse, and have
-    the keys, adapters, flags and environment of what ``tests/scaleout`` and
+    the roots, keys, adapters, flags and environment of what ``tests/scaleout`` (``pg_tiled``) and
     ``benchmarks/bench_scaleout.py`` run (``tests/scaleout/_tiled.py``), so the page cannot
     drift from the tested deployment unnoticed."""
     import inspect
@@ -239,17 +239,26 @@ def test_deployment_configs_are_the_tested_ones(monkeypatch: pytest.MonkeyPatch)
 
     from filestore_vfs import VirtualFileSystem
     from tests.readback.tiled import ADAPTERS
-    from tests.scaleout._tiled import TiledCluster, catalog_config, server_config, tiled_cluster
+    from tests.scaleout import conftest as pg
+    from tests.scaleout._tiled import (
+        MEDIA_TYPES,
+        TiledCluster,
+        catalog_config,
+        server_config,
+        tiled_cluster,
+    )
     from tests.servers._s3 import S3Server
 
-    # the server's VFS: a local root and an S3 root, with the options the tests give them
+    # the server's VFS: pg_tiled's roots (tests/scaleout/conftest.py), option for option
     vfs_text = _captioned_block(DEPLOYMENT, "/etc/filestore-vfs/server.yaml")
     roots = yaml.safe_load(vfs_text)["vfs"]["roots"]
     s3 = S3Server("127.0.0.1", 1, 1, "http://127.0.0.1:1", "key", "secret")
-    tested = {"LocalFile": {"class": "LocalFile", "root": "/x"}, "S3File": s3.vfs_root(prefix="p")}
-    assert sorted(spec["class"] for spec in roots.values()) == sorted(tested)
-    for name, spec in roots.items():
-        assert set(spec) == set(tested[spec["class"]]), name
+    tested = pg.server_roots({"win": Path("/mnt/ioc")}, s3)
+    assert {name: set(spec) for name, spec in roots.items()} == {
+        name: set(spec) for name, spec in tested.items()
+    }
+    assert {n: s["class"] for n, s in roots.items()} == {n: s["class"] for n, s in tested.items()}
+    assert roots["store"]["prefix"] == tested["store"]["prefix"]
     assert "${S3_SECRET_KEY}" in vfs_text  # secrets by reference only
     monkeypatch.setenv("S3_ACCESS_KEY", "access")
     monkeypatch.setenv("S3_SECRET_KEY", "secret")
@@ -260,22 +269,25 @@ def test_deployment_configs_are_the_tested_ones(monkeypatch: pytest.MonkeyPatch)
     finally:
         vfs.close()
 
-    # the tiled config: the keys of the tested config, our adapters, PostgreSQL for both stores
+    # the tiled config: pg_tiled's keys, adapters, exporter, databases and password variable
     config = yaml.safe_load(_captioned_block(DEPLOYMENT, "/etc/tiled/config.yml"))
     uri = "postgresql+asyncpg://tiled:${TILED_DB_PASSWORD}@db/xf42id"
     ran = server_config(catalog_config(uri, Path("/w"), ["/detector"]), "api-key")
-    assert set(ran) <= set(config) <= set(ran) | {"media_types"}  # json-seq: run.documents()
+    assert set(config) == set(ran) | {"media_types"}  # tiled_cluster adds MEDIA_TYPES
+    assert config["media_types"] == MEDIA_TYPES
     (tree,) = config["trees"]
     (ran_tree,) = ran["trees"]
     assert set(tree) == set(ran_tree) and tree["tree"] == ran_tree["tree"] == "catalog"
     args = tree["args"]
     assert set(args) == set(ran_tree["args"])
     assert args["adapters_by_mimetype"] == ADAPTERS
-    assert args["readable_storage"] == [f"/{name}" for name in roots]
-    assert args["uri"].startswith("postgresql+asyncpg://") and "${TILED_DB_PASSWORD}" in args["uri"]
+    assert args["readable_storage"] == [f"/{name}" for name in tested]
+    variable = "${" + pg.PASSWORD_VARIABLE + "}"
+    assert args["uri"].startswith("postgresql+asyncpg://") and variable in args["uri"]
+    assert args["uri"].endswith(f"/{pg.DATABASE}") and args["init_if_not_exists"] is False
     directory, tables = args["writable_storage"]
     assert directory.startswith("/") and tables.startswith("postgresql://")
-    assert "${TILED_DB_PASSWORD}" in tables and args["init_if_not_exists"] is False
+    assert variable in tables and tables.endswith(f"/{pg.TABLES_DATABASE}")
 
     # the unit: the test cluster's command line and the two variables it sets
     unit = _captioned_block(DEPLOYMENT, "/etc/systemd/system/tiled.service")
