@@ -17,6 +17,8 @@ import io
 from collections import OrderedDict
 from typing import Any
 
+from ._prefetch import AheadTransport, StridePrefetch
+
 __all__ = [
     "DIRECT_MIN",
     "STREAM_CHUNK",
@@ -163,18 +165,31 @@ class RangedReader(StreamReader):
     chunk costs one round trip and its own bytes, whatever its alignment against the
     blocks, and a file's metadata costs a few block requests.
 
+    With ``ahead`` (a root that can send a request now and read its answer later), large
+    reads that move by a steady stride have the next one asked for before it is needed
+    (:class:`~._prefetch.StridePrefetch`).
+
     A subclass implements :meth:`_fetch_into` (one ranged request) and knows the size.
     """
 
     def __init__(
-        self, offset: int = 0, size: int | None = None, *, block_size: int, max_blocks: int = 32
+        self,
+        offset: int = 0,
+        size: int | None = None,
+        *,
+        block_size: int,
+        max_blocks: int = 32,
+        ahead: AheadTransport | None = None,
     ) -> None:
         super().__init__(offset, size)
         self.block_size = max(1, int(block_size))
         self.max_blocks = max(1, int(max_blocks))
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
-        self.requests = 0  # ranged requests made (for benchmarks and tests)
-        self.fetched = 0  # bytes they brought
+        self.requests = 0  # ranged requests made, read-ahead included (benchmarks, tests)
+        self.fetched = 0  # bytes they asked for
+        self._ahead: StridePrefetch | None = None
+        if ahead is not None and size is not None:
+            self._ahead = StridePrefetch(ahead, size)
 
     def _fetch_into(self, offset: int, view: memoryview) -> int:
         """Fill ``view`` with the bytes at ``offset`` in one request; fewer only at the end."""
@@ -206,7 +221,7 @@ class RangedReader(StreamReader):
         if size <= 0:
             return 0
         if size >= DIRECT_MIN:
-            got = self._fetch(self._pos, view[:size])
+            got = self._direct(view[:size])
         else:
             got = 0
             while got < size:
@@ -220,6 +235,24 @@ class RangedReader(StreamReader):
                 got += len(piece)
         self._pos += got
         return got
+
+    def _direct(self, view: memoryview) -> int:
+        """One large read: from the request sent ahead when it holds it, else its own
+        request; then (if read-ahead is on) the request for the next one goes out."""
+        ahead = self._ahead
+        if ahead is None:
+            return self._fetch(self._pos, view)
+        got = len(view) if ahead.take(self._pos, view) else self._fetch(self._pos, view)
+        asked = ahead.record(self._pos, len(view))
+        if asked:
+            self.requests += 1
+            self.fetched += asked
+        return got
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+        super().close()
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:

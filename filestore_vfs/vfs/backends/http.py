@@ -45,6 +45,7 @@ import os
 import posixpath
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -128,6 +129,12 @@ class HttpFile(FsspecNetworkRoot):
         ``disable_symlinks on;``), else every operation is a :class:`ConfigError`; then every
         operation first checks (``HEAD`` on the download location) that its path passes
         through no symlink (:class:`PathEscapeError`). See ``docs/how-to/http.rst``.
+    prefetch
+        ``true`` (default): with ``cache="blocks"``, once a file's large reads (HDF5 chunks)
+        move by a steady stride, the next one is fetched on a second connection while the
+        caller works on this one (its request is sent; the answer waits in the socket);
+        ``false``: every read is its own request, made when it is asked for. See
+        ``docs/explanations/performance.rst``.
     """
 
     extra = "http"
@@ -143,10 +150,12 @@ class HttpFile(FsspecNetworkRoot):
         password: str | None = None,
         verify_tls: bool | str = True,
         require_confinement: bool = False,
+        prefetch: bool = True,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         self.require_confinement = bool(require_confinement)
+        self.prefetch = bool(prefetch)
         self._probed = False
         if upload_mode not in ("put", "webdav", "pyobs"):
             raise ConfigError(f"upload_mode must be put, webdav or pyobs, not {upload_mode!r}")
@@ -363,6 +372,46 @@ class HttpFile(FsspecNetworkRoot):
         if status != 206:
             raise self._status_error(status, "GET", url)
         return got
+
+    def _send_range(self, url: str, offset: int, length: int) -> _Wire | None:
+        """Send a ranged ``GET`` on a connection of its own and return it, its answer
+        unread (see :class:`_AheadGets`); ``None`` if the request could not be sent."""
+        target = urlsplit(url)
+        path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        if self._auth:
+            headers["Authorization"] = self._auth
+        try:
+            connection, _ = self._connection()
+        except OSError:
+            return None
+        try:
+            connection.send("GET", path, headers)
+        except (OSError, _StaleConnectionError):
+            connection.close()
+            return None
+        return connection
+
+    def _answer_range(self, connection: _Wire, skip: int, view: memoryview) -> bool:
+        """Receive the answer :meth:`_send_range` asked for: its bytes from ``skip`` on into
+        ``view``. ``False`` on any error or a short answer; the caller then asks again
+        itself, so an error is reported by a request of its own."""
+
+        def sink(status: int, length: int) -> list[memoryview] | None:
+            if status != 206:
+                return None
+            return [memoryview(bytearray(skip)), view] if skip else [view]
+
+        try:
+            status, _, got, keep = connection.answer("GET", sink)
+        except (OSError, _StaleConnectionError):
+            connection.close()
+            return False
+        if keep:
+            self._release(connection)
+        else:
+            connection.close()
+        return status == 206 and got >= skip + len(view)
 
     # -- requests -------------------------------------------------------------------------
     def _run(self, coro_fn: Callable[[], Awaitable[Any]], progress: _Progress | None = None) -> Any:
@@ -1082,7 +1131,7 @@ class _BadResponseError(OSError):
 MAX_HEADER = 64 << 10
 #: Where an answer's body goes: ``sink(status, content_length)`` gives a buffer, or ``None``
 #: to discard it.
-_Sink = Callable[[int, int], "memoryview | None"]
+_Sink = Callable[[int, int], "memoryview | list[memoryview] | None"]
 
 
 class _Wire:
@@ -1097,15 +1146,19 @@ class _Wire:
     """
 
     def __init__(self, host: str, port: int, timeout: float, context: ssl.SSLContext | None):
-        sock = socket.create_connection((host, port), timeout)
+        sock = _connect(host, port, timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=host)
+            else:
+                _kernel_timeouts(sock, timeout)
         except BaseException:
             sock.close()
             raise
         self._sock = sock
+        # a plain socket receives a whole body in one call, outside the GIL (MSG_WAITALL)
+        self._waitall = socket.MSG_WAITALL if context is None else 0
         default = 443 if context is not None else 80
         self._host = host if port == default else f"{host}:{port}"
         if ":" in host and not host.startswith("["):
@@ -1120,12 +1173,23 @@ class _Wire:
     ) -> tuple[int, CIMultiDict[str], int, bool]:
         """Send one request, read its answer whole: (status, headers, bytes put where
         ``sink(status, length)`` said, whether the connection can be used again)."""
+        self.send(method, path, headers)
+        return self.answer(method, sink)
+
+    def send(self, method: str, path: str, headers: dict[str, str]) -> None:
+        """Send a request (its answer is read by :meth:`answer`, now or later)."""
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         try:
             self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         except ConnectionError:
             raise _StaleConnectionError from None
+        except BlockingIOError:  # SO_SNDTIMEO ran out
+            raise TimeoutError from None
+
+    def answer(self, method: str, sink: _Sink | None) -> tuple[int, CIMultiDict[str], int, bool]:
+        """Read the answer to the request sent last, as :meth:`exchange` says. ``sink`` may
+        give one buffer or several, filled in turn (the rest of the body is discarded)."""
         status, answer = self._read_head()
         length_text = answer.get("Content-Length")
         chunked = "chunked" in answer.get("Transfer-Encoding", "").lower()
@@ -1135,10 +1199,10 @@ class _Wire:
         if length_text is None or chunked:
             return status, answer, 0, False  # a body we do not read: the connection ends
         length = int(length_text)
-        got = 0
         into = sink(status, length) if sink is not None else None
-        if into is not None:
-            got = self._receive(into[: min(length, len(into))])
+        got = 0
+        for view in [into] if isinstance(into, memoryview) else into or ():
+            got += self._receive(view[: min(len(view), length - got)])
         rest = length - got
         if rest > 1 << 20:
             return status, answer, got, False
@@ -1151,7 +1215,10 @@ class _Wire:
         while (end := buf.find(b"\r\n\r\n")) < 0:
             if len(buf) > MAX_HEADER:
                 raise _BadResponseError("the answer's headers are too long")
-            chunk = self._sock.recv(MAX_HEADER)
+            try:
+                chunk = self._sock.recv(MAX_HEADER)
+            except BlockingIOError:  # SO_RCVTIMEO ran out
+                raise TimeoutError from None
             if not chunk:
                 if not buf:
                     raise _StaleConnectionError
@@ -1176,11 +1243,47 @@ class _Wire:
         view[:got] = self._buf[:got]
         del self._buf[:got]
         while got < len(view):
-            n = self._sock.recv_into(view[got:])
+            try:
+                n = self._sock.recv_into(view[got:], 0, self._waitall)
+            except BlockingIOError:  # SO_RCVTIMEO ran out
+                raise TimeoutError from None
             if not n:
                 raise _BadResponseError("the connection closed inside the answer's body")
             got += n
         return got
+
+
+#: Receive buffer of a read-path connection: room for a whole chunk requested ahead
+#: (see :mod:`._prefetch`) to arrive while the caller works, instead of 128 KiB of it.
+RECEIVE_BUFFER = 1 << 20
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """``socket.create_connection`` with :data:`RECEIVE_BUFFER` set before the connection
+    is made (the TCP window scale is agreed then)."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"cannot resolve {host}")
+
+
+def _kernel_timeouts(sock: socket.socket, timeout: float) -> None:
+    """Make ``sock`` blocking with the timeout kept by the kernel (``SO_RCVTIMEO``,
+    ``SO_SNDTIMEO``), so ``MSG_WAITALL`` can wait for a whole body in one call; Python's
+    own timeout makes the socket non-blocking, where ``MSG_WAITALL`` returns at once."""
+    whole = int(timeout)
+    value = struct.pack("ll", whole, int((timeout - whole) * 1e6))
+    sock.settimeout(None)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
 class _RangeGetReader(RangedReader):
@@ -1190,12 +1293,34 @@ class _RangeGetReader(RangedReader):
     def __init__(
         self, root: HttpFile, url: str, size: int, pos: int, block_size: int | None
     ) -> None:
-        super().__init__(pos, size, block_size=block_size or root.block_size)
+        ahead = _AheadGets(root, url) if root.prefetch else None
+        super().__init__(pos, size, block_size=block_size or root.block_size, ahead=ahead)
         self._root = root
         self._url = url
 
     def _fetch_into(self, offset: int, view: memoryview) -> int:
         return self._root._get_range_into(self._url, offset, view)
+
+
+class _AheadGets:
+    """Read-ahead over HTTP (:class:`~._prefetch.AheadTransport`): the ranged ``GET`` for
+    the next chunk is sent on a keep-alive connection of its own and its answer read when
+    the chunk is asked for; the answer to a request that is not needed is read and dropped."""
+
+    def __init__(self, root: HttpFile, url: str) -> None:
+        self._root = root
+        self._url = url
+
+    def start(self, offset: int, length: int) -> _Wire | None:
+        return self._root._send_range(self._url, offset, length)
+
+    def finish(self, handle: _Wire, skip: int, view: memoryview) -> bool:
+        return self._root._answer_range(handle, skip, view)
+
+    def abandon(self, handle: _Wire) -> None:
+        # read and drop the answer (it is on its way; closing the connection instead made
+        # the next request on another one wait 40 ms for nginx in tests)
+        self._root._answer_range(handle, 0, memoryview(bytearray()))
 
 
 def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
