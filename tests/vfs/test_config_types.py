@@ -133,7 +133,7 @@ def test_every_option_has_a_type_the_layer_understands(name: str) -> None:
     ("cls", "options"),
     [
         ("LocalFile", {"read_only", "mkdir"}),
-        ("HttpFile", {"read_only", "require_confinement", "verify_tls"}),
+        ("HttpFile", {"read_only", "require_confinement", "verify_tls", "prefetch"}),
         ("SFTPFile", {"read_only", "mkdir", "insecure_accept_any_host_key"}),
         ("SMBFile", {"read_only", "mkdir", "encrypt"}),
         ("S3File", {"read_only", "anon"}),

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from filestore_vfs import VirtualFileSystem
+from filestore_vfs.vfs.backends._prefetch import SLACK
 from filestore_vfs.vfs.backends._streams import DIRECT_MIN, RangedReader
 from tests.servers import NginxServer
 
@@ -107,22 +108,140 @@ def test_spread_frames_are_equal_in_every_cache_mode(
         vfs.close()
 
 
+def _every_other(
+    vfs: VirtualFileSystem, name: str, stack: np.ndarray, order: list[int] | None = None
+) -> Any:
+    """Read ``order`` (default: every other frame) through h5py, checking each; the reader."""
+    with vfs.open(f"/web/{name}", "rb") as f:
+        with h5py.File(f, "r") as h5:
+            data = h5["/entry/data/data"]
+            for k in range(0, FRAMES, 2) if order is None else order:
+                np.testing.assert_array_equal(data[k], stack[k])
+        return f._file
+
+
 def test_blocks_fetch_about_one_request_and_one_chunk_per_frame(
     nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
 ) -> None:
     name, stack = frames_file
+    vfs = _vfs(nginx_server, tmp_path, prefetch=False)
+    try:
+        reader = _every_other(vfs, name, stack)
+        frames, chunk = FRAMES // 2, stack[0].nbytes
+        assert reader._ahead is None
+        assert reader.requests <= frames + 4, reader.requests  # + a few metadata blocks
+        assert reader.fetched <= frames * chunk + 4 * 64 * 1024, reader.fetched
+    finally:
+        vfs.close()
+
+
+def test_read_ahead_serves_strided_frames_for_one_more_request(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    """With the default ``prefetch: true`` the chunk one stride ahead is asked for while
+    h5py works: after two strides every read is served by it, at the cost of the
+    :data:`SLACK` bytes per request and one request past the last read."""
+    name, stack = frames_file
     vfs = _vfs(nginx_server, tmp_path)
     try:
-        with vfs.open(f"/web/{name}", "rb") as f:
+        reader = _every_other(vfs, name, stack)
+        frames, chunk = FRAMES // 2, stack[0].nbytes
+        ahead = reader._ahead
+        assert ahead.hits >= frames - 3 and ahead.misses == 0, (ahead.hits, ahead.misses)
+        assert reader.requests <= frames + 5, reader.requests
+        assert reader.fetched <= (frames + 1) * (chunk + SLACK) + 4 * 64 * 1024
+        assert len(vfs.roots["web"]._idle) >= 1  # the connection used ahead went back
+    finally:
+        vfs.close()
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        list(range(FRAMES - 1, -1, -3)),  # backwards
+        [0, 1, 2, 3, 10, 11, 12, 30, 31, 5, 6, 7, 39],  # runs, then jumps
+        [int(k) for k in np.random.default_rng(3).permutation(FRAMES)[:25]],  # no pattern
+    ],
+    ids=["backwards", "runs", "random"],
+)
+def test_read_ahead_in_any_order_reads_equal_frames(
+    nginx_server: NginxServer,
+    frames_file: tuple[str, np.ndarray],
+    tmp_path: Path,
+    order: list[int],
+) -> None:
+    name, stack = frames_file
+    vfs = _vfs(nginx_server, tmp_path, retries=0)  # no retry may hide a failure
+    try:
+        reader = _every_other(vfs, name, stack, order)
+        ahead = reader._ahead
+        # every request sent ahead was either used or dropped; at most one is left at the end
+        assert reader.requests <= 2 * len(order) + 5
+        assert ahead.hits + ahead.misses <= len(order)
+    finally:
+        vfs.close()
+
+
+def test_read_ahead_on_a_lost_connection_reads_again_itself(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    name, stack = frames_file
+    vfs = _vfs(nginx_server, tmp_path, retries=0)  # the reader's own request, not a retry
+    try:
+        with vfs.open(f"/web/{name}", "rb") as f, h5py.File(f, "r") as h5:
+            data = h5["/entry/data/data"]
+            for k in (0, 2, 4):
+                np.testing.assert_array_equal(data[k], stack[k])
+            ahead = f._file._ahead
+            assert ahead._pending is not None  # frame 6 has been asked for
+            ahead._pending[2]._sock.shutdown(socket.SHUT_RDWR)  # and the connection is lost
+            np.testing.assert_array_equal(data[6], stack[6])
+            assert ahead.misses == 1
+            np.testing.assert_array_equal(data[8], stack[8])
+    finally:
+        vfs.close()
+
+
+def test_read_ahead_of_a_removed_file_reports_not_found(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    """The request sent ahead meets the 404; the read makes its own request, whose error
+    names the logical path (no stale or partial frame comes back)."""
+    name, stack = frames_file
+    copy = Path(nginx_server.root) / f"removed-{os.getpid()}-{id(tmp_path)}.h5"
+    copy.write_bytes((Path(nginx_server.root) / name).read_bytes())
+    vfs = _vfs(nginx_server, tmp_path, retries=0)
+    try:
+        with vfs.open(f"/web/{copy.name}", "rb") as f:
             with h5py.File(f, "r") as h5:
                 data = h5["/entry/data/data"]
-                for k in range(0, FRAMES, 2):
+                for k in (0, 2, 4):
                     np.testing.assert_array_equal(data[k], stack[k])
-            reader = f._file
-            frames = FRAMES // 2
-            chunk = stack[0].nbytes
-            assert reader.requests <= frames + 4, reader.requests  # + a few metadata blocks
-            assert reader.fetched <= frames * chunk + 4 * 64 * 1024, reader.fetched
+                pending = f._file._ahead._pending
+                assert pending is not None
+                copy.unlink()
+                # the answer to the request sent ahead may already be on its way (nginx
+                # keeps an open file); what matters is that no frame differs and a
+                # request made after the removal reports it
+                try:
+                    np.testing.assert_array_equal(data[6], stack[6])
+                except FileNotFoundError as exc:
+                    assert exc.filename == f"/web/{copy.name}"
+                with pytest.raises(FileNotFoundError) as info:
+                    data[15]  # not in the stride: a request of its own
+                assert info.value.filename == f"/web/{copy.name}"
+    finally:
+        vfs.close()
+
+
+def test_prefetch_option_is_typed_and_off_means_no_read_ahead(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    name, stack = frames_file
+    vfs = _vfs(nginx_server, tmp_path, prefetch="no")
+    try:
+        assert vfs.roots["web"].prefetch is False
+        assert _every_other(vfs, name, stack)._ahead is None
     finally:
         vfs.close()
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 __all__ = ["SLACK", "AheadTransport", "StridePrefetch"]
 
 #: Bytes asked for past the predicted read: room for HDF5 metadata written between chunks.
-SLACK = 16 << 10
+SLACK = 8 << 10
 
 #: Offsets remembered (strides compared: one fewer).
 HISTORY = 5
