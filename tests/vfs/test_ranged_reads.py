@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,59 @@ def test_read_ahead_of_a_removed_file_reports_not_found(
                 with pytest.raises(FileNotFoundError) as info:
                     data[15]  # not in the stride: a request of its own
                 assert info.value.filename == f"/web/{copy.name}"
+    finally:
+        vfs.close()
+
+
+def _settled_copy(server: NginxServer, name: str, tag: str, age: float = 600) -> Path:
+    """A copy of ``name`` in the served directory, last modified ``age`` seconds ago."""
+    copy = Path(server.root) / f"{tag}-{os.getpid()}-{time.monotonic_ns()}.h5"
+    copy.write_bytes((Path(server.root) / name).read_bytes())
+    then = time.time() - age
+    os.utime(copy, (then, then))
+    return copy
+
+
+def test_metadata_blocks_are_kept_across_opens_of_an_unchanged_file(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    """A handler or a tiled server opens a file per request: the second open of a settled,
+    unchanged file reads no metadata block again, only the chunks."""
+    name, stack = frames_file
+    copy = _settled_copy(nginx_server, name, "settled")
+    vfs = _vfs(nginx_server, tmp_path, prefetch=False)
+    try:
+        first = _every_other(vfs, copy.name, stack)
+        again = _every_other(vfs, copy.name, stack)
+        assert again._blocks is first._blocks
+        assert first.requests > FRAMES // 2  # the superblock, headers and B-tree nodes
+        assert again.requests == FRAMES // 2  # the chunks alone
+    finally:
+        vfs.close()
+
+
+def test_metadata_blocks_of_a_changed_or_fresh_file_are_not_reused(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    name, stack = frames_file
+    copy = _settled_copy(nginx_server, name, "changed")
+    vfs = _vfs(nginx_server, tmp_path, prefetch=False)
+    try:
+        first = _every_other(vfs, copy.name, stack)
+        # the same path, rewritten: other frames, another layout, another size
+        other = stack[::-1].copy()
+        with h5py.File(copy, "w") as h5:
+            h5.create_dataset("/pad", data=np.zeros(100, dtype=np.uint8))
+            h5.create_dataset("/entry/data/data", data=other, chunks=(1, *SHAPE))
+        then = time.time() - 300
+        os.utime(copy, (then, then))
+        changed = _every_other(vfs, copy.name, other)
+        assert changed._blocks is not first._blocks
+        # changed a moment ago (mtime now): its blocks are its own on every open
+        os.utime(copy)
+        fresh = [_every_other(vfs, copy.name, other) for _ in range(2)]
+        assert fresh[0]._blocks is not fresh[1]._blocks
+        assert fresh[1].requests > FRAMES // 2
     finally:
         vfs.close()
 

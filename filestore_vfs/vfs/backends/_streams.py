@@ -13,6 +13,7 @@ to 0 (no error), and a target past the end is allowed (reads there return nothin
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections import OrderedDict
 from typing import Any
@@ -180,11 +181,13 @@ class RangedReader(StreamReader):
         block_size: int,
         max_blocks: int = 32,
         ahead: AheadTransport | None = None,
+        blocks: OrderedDict[int, bytes] | None = None,
     ) -> None:
         super().__init__(offset, size)
         self.block_size = max(1, int(block_size))
         self.max_blocks = max(1, int(max_blocks))
-        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        # ``blocks`` may be shared by the readers of one unchanged file (see HttpFile)
+        self._blocks: OrderedDict[int, bytes] = OrderedDict() if blocks is None else blocks
         self.requests = 0  # ranged requests made, read-ahead included (benchmarks, tests)
         self.fetched = 0  # bytes they asked for
         self._ahead: StridePrefetch | None = None
@@ -204,15 +207,17 @@ class RangedReader(StreamReader):
     def _block(self, index: int) -> bytes:
         block = self._blocks.get(index)
         if block is not None:
-            self._blocks.move_to_end(index)
+            with contextlib.suppress(KeyError):  # another reader's thread may drop it
+                self._blocks.move_to_end(index)
             return block
         start = index * self.block_size
         buffer = bytearray(min(self.block_size, max(0, self._total() - start)))
         got = self._fetch(start, memoryview(buffer))
         block = bytes(buffer[:got]) if got < len(buffer) else bytes(buffer)
         self._blocks[index] = block
-        if len(self._blocks) > self.max_blocks:
-            self._blocks.popitem(last=False)
+        while len(self._blocks) > self.max_blocks:
+            with contextlib.suppress(KeyError):
+                self._blocks.popitem(last=False)
         return block
 
     def readinto(self, buffer: Any) -> int:

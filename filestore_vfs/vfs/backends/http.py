@@ -52,6 +52,7 @@ import time
 import uuid
 import warnings
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import IO, Any, Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -100,6 +101,10 @@ _PROPFIND_BODY = (
 PROBE_NAME = f"{INTERNAL_PREFIX}confinement-probe"
 #: Idle keep-alive connections a root keeps for its ranged reads.
 IDLE_CONNECTIONS = 4
+#: Files whose small blocks (HDF5 metadata) a root keeps across opens (32 x 64 KiB each).
+METADATA_FILES = 8
+#: Seconds since its last change before a file's blocks are kept across opens.
+SETTLED = 2.0
 #: Any HTTP status is an answer (the caller decides what it means).
 _ANY_STATUS = tuple(range(100, 600))
 #: How many bytes an upload hands aiohttp at a time (each one is progress for the watchdog).
@@ -184,6 +189,7 @@ class HttpFile(FsspecNetworkRoot):
         )
         self._ranges: dict[str, bool] = {}
         self._idle: list[_Wire] = []  # keep-alive connections of the read path
+        self._metadata: dict[tuple[str, int, float], OrderedDict[int, bytes]] = {}
         self._idle_lock = threading.Lock()
         self._tls_context: ssl.SSLContext | None = None
         if verify_tls is False:
@@ -797,7 +803,28 @@ class HttpFile(FsspecNetworkRoot):
             local = open(self.cached_copy(rel), "rb")  # noqa: SIM115  # the caller closes it
             local.seek(offset)
             return local
-        return _RangeGetReader(self, url, size, offset, options.get("block_size"))
+        blocks = self._blocks_of(url, size, info.get("mtime"))
+        return _RangeGetReader(self, url, size, offset, options.get("block_size"), blocks)
+
+    def _blocks_of(self, url: str, size: int, mtime: float | None) -> OrderedDict[int, bytes]:
+        """The small blocks (HDF5 metadata) of ``url``, kept across opens while its size and
+        modification time stay the same, as the whole-file cache does: a handler or a tiled
+        server opens a file per request, and each open read the same superblock and B-tree
+        nodes again (one round trip per node). A file changed in the last
+        :data:`SETTLED` seconds, or without a ``Last-Modified``, gets blocks of its own."""
+        if mtime is None or time.time() - mtime < SETTLED:
+            return OrderedDict()
+        key = (url, size, mtime)
+        with self._idle_lock:
+            blocks = self._metadata.pop(key, None)
+            if blocks is None:
+                for old in [k for k in self._metadata if k[0] == url]:
+                    del self._metadata[old]  # an earlier version of the file
+                blocks = OrderedDict()
+            self._metadata[key] = blocks  # the most recent last
+            while len(self._metadata) > METADATA_FILES:
+                self._metadata.pop(next(iter(self._metadata)))
+        return blocks
 
     # -- writing --------------------------------------------------------------------------
     def open_write(self, rel: str, mode: str, release: Any) -> AtomicWriteFile:
@@ -1291,10 +1318,17 @@ class _RangeGetReader(RangedReader):
     :class:`RangedReader` for which reads are direct and which come from blocks)."""
 
     def __init__(
-        self, root: HttpFile, url: str, size: int, pos: int, block_size: int | None
+        self,
+        root: HttpFile,
+        url: str,
+        size: int,
+        pos: int,
+        block_size: int | None,
+        blocks: OrderedDict[int, bytes] | None = None,
     ) -> None:
         ahead = _AheadGets(root, url) if root.prefetch else None
-        super().__init__(pos, size, block_size=block_size or root.block_size, ahead=ahead)
+        block_size = block_size or root.block_size
+        super().__init__(pos, size, block_size=block_size, ahead=ahead, blocks=blocks)
         self._root = root
         self._url = url
 
