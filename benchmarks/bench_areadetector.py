@@ -62,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--quick",
         action="store_true",
-        help="areadetector: 200 points per count, stream N of 100 and 1,000, 64x64 only",
+        help="smoke-test sizes: areadetector 200 points per count, stream N of 100 and "
+        "1,000, 64x64 only; scaleout one worker count, two client counts, 300 runs",
     )
     group.add_argument(
         "--ad-points",
