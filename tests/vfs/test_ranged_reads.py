@@ -125,15 +125,12 @@ def test_blocks_fetch_about_one_request_and_one_chunk_per_frame(
     nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
 ) -> None:
     name, stack = frames_file
-    vfs = _vfs(nginx_server, tmp_path, prefetch=False)
-    try:
+    with _vfs(nginx_server, tmp_path, prefetch=False) as vfs:
         reader = _every_other(vfs, name, stack)
         frames, chunk = FRAMES // 2, stack[0].nbytes
         assert reader._ahead is None
         assert reader.requests <= frames + 4, reader.requests  # + a few metadata blocks
         assert reader.fetched <= frames * chunk + 4 * 64 * 1024, reader.fetched
-    finally:
-        vfs.close()
 
 
 def test_read_ahead_serves_strided_frames_for_one_more_request(
@@ -143,8 +140,7 @@ def test_read_ahead_serves_strided_frames_for_one_more_request(
     h5py works: after two strides every read is served by it, at the cost of the
     :data:`SLACK` bytes per request and one request past the last read."""
     name, stack = frames_file
-    vfs = _vfs(nginx_server, tmp_path)
-    try:
+    with _vfs(nginx_server, tmp_path) as vfs:
         reader = _every_other(vfs, name, stack)
         frames, chunk = FRAMES // 2, stack[0].nbytes
         ahead = reader._ahead
@@ -152,8 +148,6 @@ def test_read_ahead_serves_strided_frames_for_one_more_request(
         assert reader.requests <= frames + 5, reader.requests
         assert reader.fetched <= (frames + 1) * (chunk + SLACK) + 4 * 64 * 1024
         assert len(vfs.roots["web"]._idle) >= 1  # the connection used ahead went back
-    finally:
-        vfs.close()
 
 
 @pytest.mark.parametrize(
@@ -172,23 +166,19 @@ def test_read_ahead_in_any_order_reads_equal_frames(
     order: list[int],
 ) -> None:
     name, stack = frames_file
-    vfs = _vfs(nginx_server, tmp_path, retries=0)  # no retry may hide a failure
-    try:
+    with _vfs(nginx_server, tmp_path, retries=0) as vfs:  # no retry may hide a failure
         reader = _every_other(vfs, name, stack, order)
         ahead = reader._ahead
         # every request sent ahead was either used or dropped; at most one is left at the end
         assert reader.requests <= 2 * len(order) + 5
         assert ahead.hits + ahead.misses <= len(order)
-    finally:
-        vfs.close()
 
 
 def test_read_ahead_on_a_lost_connection_reads_again_itself(
     nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
 ) -> None:
     name, stack = frames_file
-    vfs = _vfs(nginx_server, tmp_path, retries=0)  # the reader's own request, not a retry
-    try:
+    with _vfs(nginx_server, tmp_path, retries=0) as vfs:  # the reader's own request, not a retry
         with vfs.open(f"/web/{name}", "rb") as f, h5py.File(f, "r") as h5:
             data = h5["/entry/data/data"]
             for k in (0, 2, 4):
@@ -199,8 +189,6 @@ def test_read_ahead_on_a_lost_connection_reads_again_itself(
             np.testing.assert_array_equal(data[6], stack[6])
             assert ahead.misses == 1
             np.testing.assert_array_equal(data[8], stack[8])
-    finally:
-        vfs.close()
 
 
 def test_read_ahead_of_a_removed_file_reports_not_found(
@@ -211,8 +199,7 @@ def test_read_ahead_of_a_removed_file_reports_not_found(
     name, stack = frames_file
     copy = Path(nginx_server.root) / f"removed-{os.getpid()}-{id(tmp_path)}.h5"
     copy.write_bytes((Path(nginx_server.root) / name).read_bytes())
-    vfs = _vfs(nginx_server, tmp_path, retries=0)
-    try:
+    with _vfs(nginx_server, tmp_path, retries=0) as vfs:
         with vfs.open(f"/web/{copy.name}", "rb") as f:
             with h5py.File(f, "r") as h5:
                 data = h5["/entry/data/data"]
@@ -231,8 +218,6 @@ def test_read_ahead_of_a_removed_file_reports_not_found(
                 with pytest.raises(FileNotFoundError) as info:
                     data[15]  # not in the stride: a request of its own
                 assert info.value.filename == f"/web/{copy.name}"
-    finally:
-        vfs.close()
 
 
 def _settled_copy(server: NginxServer, name: str, tag: str, age: float = 600) -> Path:
@@ -251,15 +236,12 @@ def test_metadata_blocks_are_kept_across_opens_of_an_unchanged_file(
     unchanged file reads no metadata block again, only the chunks."""
     name, stack = frames_file
     copy = _settled_copy(nginx_server, name, "settled")
-    vfs = _vfs(nginx_server, tmp_path, prefetch=False)
-    try:
+    with _vfs(nginx_server, tmp_path, prefetch=False) as vfs:
         first = _every_other(vfs, copy.name, stack)
         again = _every_other(vfs, copy.name, stack)
         assert again._blocks is first._blocks
         assert first.requests > FRAMES // 2  # the superblock, headers and B-tree nodes
         assert again.requests == FRAMES // 2  # the chunks alone
-    finally:
-        vfs.close()
 
 
 def test_metadata_blocks_of_a_changed_or_fresh_file_are_not_reused(
@@ -267,8 +249,7 @@ def test_metadata_blocks_of_a_changed_or_fresh_file_are_not_reused(
 ) -> None:
     name, stack = frames_file
     copy = _settled_copy(nginx_server, name, "changed")
-    vfs = _vfs(nginx_server, tmp_path, prefetch=False)
-    try:
+    with _vfs(nginx_server, tmp_path, prefetch=False) as vfs:
         first = _every_other(vfs, copy.name, stack)
         # the same path, rewritten: other frames, another layout, another size
         other = stack[::-1].copy()
@@ -284,28 +265,22 @@ def test_metadata_blocks_of_a_changed_or_fresh_file_are_not_reused(
         fresh = [_every_other(vfs, copy.name, other) for _ in range(2)]
         assert fresh[0]._blocks is not fresh[1]._blocks
         assert fresh[1].requests > FRAMES // 2
-    finally:
-        vfs.close()
 
 
 def test_prefetch_option_is_typed_and_off_means_no_read_ahead(
     nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
 ) -> None:
     name, stack = frames_file
-    vfs = _vfs(nginx_server, tmp_path, prefetch="no")
-    try:
+    with _vfs(nginx_server, tmp_path, prefetch="no") as vfs:
         assert vfs.roots["web"].prefetch is False
         assert _every_other(vfs, name, stack)._ahead is None
-    finally:
-        vfs.close()
 
 
 def test_a_keep_alive_connection_the_server_closed_is_replaced(
     nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
 ) -> None:
     name, stack = frames_file
-    vfs = _vfs(nginx_server, tmp_path, retries=0)  # no retry may hide a failure
-    try:
+    with _vfs(nginx_server, tmp_path, retries=0) as vfs:  # no retry may hide a failure
         with vfs.open(f"/web/{name}", "rb") as f:
             f.seek(0)
             f.read(2 * DIRECT_MIN)  # a connection is now idle in the root's pool
@@ -315,8 +290,6 @@ def test_a_keep_alive_connection_the_server_closed_is_replaced(
                 connection._sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout does
             with h5py.File(f, "r") as h5:
                 np.testing.assert_array_equal(h5["/entry/data/data"][9], stack[9])
-    finally:
-        vfs.close()
 
 
 def test_read_bytes_is_one_get_on_a_kept_connection(
@@ -330,8 +303,7 @@ def test_read_bytes_is_one_get_on_a_kept_connection(
     def requests() -> list[str]:
         return [line for line in log.read_text().splitlines() if name in line]
 
-    vfs = _vfs(nginx_server, tmp_path)
-    try:
+    with _vfs(nginx_server, tmp_path) as vfs:
         for _ in range(2):
             before = len(requests())
             got = vfs.read_bytes(f"/web/{name}")
@@ -339,5 +311,3 @@ def test_read_bytes_is_one_get_on_a_kept_connection(
             new = requests()[before:]
             assert len(new) == 1 and '"GET /data/' in new[0], new  # no HEAD, one GET
             assert len(vfs.roots["web"]._idle) == 1  # kept, and reused the second time
-    finally:
-        vfs.close()
