@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,5 +177,9 @@ class TestWithIOC:
             assert result["name_unchanged"]  # refused before any PV was written
         else:
             assert result["is_timeout"], result
-            assert "within 2.0 s" in result["message"] or "connect" in result["message"]
+            # which wait meets the dead IOC first is a race: our plugin's put ("did not take
+            # ... within 2.0 s"), a channel seen disconnected ("... connect ..."), or ophyd's
+            # read of the cam's original values in its own stage ("Failed to read
+            # ...:cam1:Acquire_RBV within 2.00 sec", seen once in CI under load)
+            assert re.search(r"within 2\.0+ s|connect", result["message"]), result
             assert result["asset_docs"] == 0
