@@ -311,3 +311,21 @@ def test_read_bytes_is_one_get_on_a_kept_connection(
             new = requests()[before:]
             assert len(new) == 1 and '"GET /data/' in new[0], new  # no HEAD, one GET
             assert len(vfs.roots["web"]._idle) == 1  # kept, and reused the second time
+
+
+def test_read_ahead_over_tls_reads_equal_frames(
+    nginx_server: NginxServer, frames_file: tuple[str, np.ndarray], tmp_path: Path
+) -> None:
+    """TLS sockets keep Python's timeout (no ``MSG_WAITALL``); read-ahead works the same."""
+    name, stack = frames_file
+    spec = {
+        "class": "HttpFile",
+        "download": nginx_server.tls_data_url,
+        "verify_tls": str(nginx_server.ca_cert),
+        "cache_dir": str(tmp_path),
+        "retries": 0,
+    }
+    with VirtualFileSystem({"web": spec}, defaults=False) as vfs:
+        reader = _every_other(vfs, name, stack)
+        assert reader._ahead.hits >= FRAMES // 2 - 3
+        assert reader._ahead.misses == 0
