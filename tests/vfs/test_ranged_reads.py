@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from filestore_vfs import VirtualFileSystem
-from filestore_vfs.vfs.backends._prefetch import SLACK
+from filestore_vfs.vfs.backends._prefetch import SLACK, StridePrefetch
 from filestore_vfs.vfs.backends._streams import DIRECT_MIN, RangedReader
 from tests.servers import NginxServer
 
@@ -329,3 +329,62 @@ def test_read_ahead_over_tls_reads_equal_frames(
         reader = _every_other(vfs, name, stack)
         assert reader._ahead.hits >= FRAMES // 2 - 3
         assert reader._ahead.misses == 0
+
+
+class MemoryAhead:
+    """An :class:`AheadTransport` over bytes in memory, recording what is sent and dropped."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.sent: list[tuple[int, int]] = []
+        self.dropped: list[tuple[int, int]] = []
+
+    def start(self, offset: int, length: int) -> tuple[int, int]:
+        self.sent.append((offset, length))
+        return offset, length
+
+    def finish(self, handle: tuple[int, int], skip: int, view: memoryview) -> bool:
+        offset, _ = handle
+        view[:] = self.data[offset + skip : offset + skip + len(view)]
+        return True
+
+    def abandon(self, handle: tuple[int, int]) -> None:
+        self.dropped.append(handle)
+
+
+def test_stride_is_learnt_from_two_equal_steps_and_survives_a_small_shift() -> None:
+    chunk = DIRECT_MIN
+    data = os.urandom(64 * chunk)
+    ahead = MemoryAhead(data)
+    f = BytesRanges(data)
+    f._ahead = StridePrefetch(ahead, len(data))
+    # chunks every 3 chunks, one of them shifted by a 3,136-byte B-tree node
+    offsets = [0, 3 * chunk, 6 * chunk, 9 * chunk + 3136, 12 * chunk + 3136, 15 * chunk + 3136]
+    for offset in offsets:
+        f.seek(offset)
+        assert f.read(chunk) == data[offset : offset + chunk]
+    # nothing is sent until a stride is seen twice (after the third read), then one per read
+    assert [o for o, _ in ahead.sent] == [
+        9 * chunk,
+        12 * chunk + 3136,
+        15 * chunk + 3136,
+        18 * chunk + 3136,
+    ]
+    assert all(length == chunk + SLACK for _, length in ahead.sent)
+    # the shifted read fell inside the slack of the request for 9 * chunk: no drop, no own read
+    assert ahead.dropped == [] and f._ahead.hits == 3
+    assert [call for call in f.calls if call[1] >= DIRECT_MIN] == [(o, chunk) for o in offsets[:3]]
+
+
+def test_a_jump_drops_one_request_and_the_stride_goes_on() -> None:
+    chunk = DIRECT_MIN
+    data = os.urandom(64 * chunk)
+    ahead = MemoryAhead(data)
+    f = BytesRanges(data)
+    f._ahead = StridePrefetch(ahead, len(data))
+    for k in [0, 1, 2, 3, 30, 31, 32, 63]:
+        f.seek(k * chunk)
+        assert f.read(chunk) == data[k * chunk : (k + 1) * chunk]
+    assert ahead.dropped == [(4 * chunk, chunk + SLACK), (33 * chunk, chunk + SLACK)]
+    assert f._ahead.hits == 3  # 3, 31 and 32 came from requests sent ahead; 30, 63 did not
+    assert ahead.sent[-1][0] == 33 * chunk  # nothing is asked for past the end
