@@ -26,7 +26,9 @@ pooled session's therefore authenticates once on a private connection before it 
 
 from __future__ import annotations
 
+import atexit
 import errno
+import logging
 import socket
 import threading
 import time
@@ -54,10 +56,33 @@ from ._streams import ChunkedStream
 
 __all__ = ["SMBFile"]
 
+_log = logging.getLogger(__name__)
+
 #: The largest SMB write request sent (Samba offers 8 MiB): each is copied several times.
 WRITE_MAX = 2 << 20
 #: errno values of a socket the server closed under smbprotocol.
 _DEAD_SOCKET = {errno.EBADF, errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN}
+
+
+def _close_pool_quietly() -> None:
+    """Close smbclient's pooled connections at exit, a dead one without a traceback.
+
+    smbclient closes them at exit too, but logs a warning with a traceback for every
+    connection whose server has gone (a server restarted, a laptop that left the network),
+    which a user reads as a failure of their run. Registered after smbclient's own handler,
+    this runs first (``atexit`` is last in, first out) and leaves it nothing to close.
+    """
+    for name in list(smb_pool._SMB_CONNECTIONS):
+        connection = smb_pool._SMB_CONNECTIONS.pop(name, None)
+        if connection is None:
+            continue
+        try:
+            connection.disconnect()
+        except Exception as exc:  # noqa: BLE001  # the server is gone: nothing to close there
+            _log.debug("SMB connection %s was already closed at exit: %s", name, exc)
+
+
+atexit.register(_close_pool_quietly)
 
 
 class SMBFile(LockFileRoot):
