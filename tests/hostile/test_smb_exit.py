@@ -41,7 +41,8 @@ def test_exit_after_the_smb_server_died_prints_no_traceback() -> None:
         )
         try:
             assert child.stdin is not None and child.stdout is not None
-            child.stdin.write(json.dumps(server.vfs_root(timeout=2, retries=0)) + "\n")  # not on argv
+            spec = server.vfs_root(timeout=2, retries=0)
+            child.stdin.write(json.dumps(spec) + "\n")  # the password stays off the argv
             child.stdin.flush()
             assert child.stdout.readline().strip() == "WRITTEN"
             for pid in server_pids(server.pid, str(server.workdir)):
