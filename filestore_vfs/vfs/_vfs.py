@@ -7,6 +7,7 @@ import errno
 import fnmatch
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -507,25 +508,30 @@ class VirtualFileSystem:
     def get_file(
         self, path: str | os.PathLike[str], local: str | os.PathLike[str], progress: Progress = None
     ) -> str:
-        """Download to a local file; a partial download never appears under ``local``."""
+        """Download to a local file; a partial download never appears under ``local``.
+
+        The bytes go to a *new* file in a private directory beside ``local`` (mode 0700, so
+        nobody else can put a link there) and are renamed onto ``local`` when complete. A new
+        file, not a reserved empty one opened again with truncation: ext4 (``auto_da_alloc``)
+        treats a file truncated to zero as a rewrite and starts writing it all back to disk
+        when it is closed, which cost 0.25 s per 512 MiB, a third of an SMB download.
+        """
         root, lp = self._split(path)
         target = Path(local).expanduser().absolute()
         target.parent.mkdir(parents=True, exist_ok=True)
         total = self._size(root, lp)
-        fd, tmp = tempfile.mkstemp(prefix=".~vfs-tmp-", dir=target.parent)
+        private = Path(tempfile.mkdtemp(prefix=".~vfs-tmp-", dir=target.parent))
+        tmp = private / target.name
         try:
-            with os.fdopen(fd, "wb") as fout:
-                # the transport's own download when it has one, else the streaming copy
-                with ProgressTo(progress, total, str(lp)) as report, root.translate(str(lp)):
-                    fetched = root.fetch_to(lp.rel, tmp, report if progress else None)
-                if not fetched:
-                    with self.open(path, "rb", cache="stream") as fin:
-                        copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
+            # the transport's own download when it has one, else the streaming copy
+            with ProgressTo(progress, total, str(lp)) as report, root.translate(str(lp)):
+                fetched = root.fetch_to(lp.rel, str(tmp), report if progress else None)
+            if not fetched:
+                with open(tmp, "xb") as fout, self.open(path, "rb", cache="stream") as fin:
+                    copy_stream(fin, fout, total=total, progress=progress, name=str(lp))
             os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
         return str(target)
 
     def put_file(

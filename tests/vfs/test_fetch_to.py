@@ -56,6 +56,35 @@ def test_get_file_bytes_and_progress(remote: tuple[VirtualFileSystem, Path], tmp
     assert os.listdir(tmp_path / "sub") == ["copy.bin"]
 
 
+def test_get_file_writes_a_new_file_in_a_private_directory(
+    remote: tuple[VirtualFileSystem, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The transport creates the file it downloads into (ext4 starts writing back, at close,
+    a file that was truncated to zero: 0.25 s per 512 MiB), in a directory nobody else can
+    put a link into; the result has the mode the umask gives, as ``cp`` or ``sftp`` make."""
+    vfs, directory = remote
+    name = f"fresh-{uuid.uuid4().hex[:8]}.bin"
+    (directory / name).write_bytes(b"x" * 1000)
+    root = vfs.roots["r"]
+    seen: list[tuple[bool, int]] = []
+    fetch_to = root.fetch_to
+
+    def spy(rel: str, local: str, progress: Any) -> bool:
+        seen.append((os.path.exists(local), os.stat(os.path.dirname(local)).st_mode & 0o777))
+        return fetch_to(rel, local, progress)
+
+    monkeypatch.setattr(root, "fetch_to", spy)
+    umask = os.umask(0o022)
+    try:
+        target = vfs.get_file(f"/r/{name}", tmp_path / "copy.bin")
+    finally:
+        os.umask(umask)
+        (directory / name).unlink()
+    assert seen == [(False, 0o700)]
+    assert os.stat(target).st_mode & 0o777 == 0o644
+    assert os.listdir(tmp_path) == ["copy.bin"]
+
+
 def test_get_file_of_a_missing_file(remote: tuple[VirtualFileSystem, Path], tmp_path: Path):
     vfs, _ = remote
     with pytest.raises(FileNotFoundError):
