@@ -487,8 +487,9 @@ class VirtualFileSystem:
         refreshed for several heartbeats: see :doc:`/explanations/rules`), taken as a writer
         would take it, so a live writer's files are never touched whatever their age.
         ``older_than`` (seconds) also removes hidden files whose owner cannot be checked (a
-        form this version does not make) once unmodified that long. Local directories,
-        ``SFTPFile``/``SSHFile`` and ``SMBFile`` keep such files; other roots raise
+        form this version does not make) once unmodified that long, and the hidden private
+        directory of a ``get_file`` killed mid-download once it and its files are. Local
+        directories, ``SFTPFile``/``SSHFile`` and ``SMBFile`` keep such files; other roots raise
         :class:`VFSError`. Returns the logical spellings of the files removed (with
         ``dry_run``, of those that would be, and nothing is changed).
         """

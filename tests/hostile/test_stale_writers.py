@@ -431,6 +431,36 @@ def test_clean_walks_the_tree_but_no_link_and_keeps_unknown_files_until_older_th
     assert sorted(os.listdir(top)) == ["a", "way-out"]
 
 
+def test_clean_removes_a_killed_get_files_private_directory_once_idle(tmp_path: Path) -> None:
+    """``get_file`` downloads into a hidden private directory beside the target; killed
+    mid-download (SIGKILL), it leaves that directory, which ``older_than`` removes like a
+    hidden file of another form. One holding anything but plain files is left alone."""
+    top = tmp_path / "root"
+    top.mkdir()
+    vfs = VirtualFileSystem({"d": {"class": "LocalFile", "root": str(top)}}, defaults=False)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_bytes(b"not ours")
+    killed = top / f"{INTERNAL_PREFIX}tmp-q8w7e6r5"
+    killed.mkdir()
+    (killed / "scan.h5").write_bytes(b"half a download")
+    linked = top / f"{INTERNAL_PREFIX}tmp-z1x2c3v4"
+    linked.mkdir()
+    (linked / "out").symlink_to(victim)
+    old = time.time() - 600
+    for path in (killed / "scan.h5", killed, linked):
+        os.utime(path, (old, old))
+    (killed / "scan.h5").touch()  # still being written: the directory is not idle
+    assert vfs.clean("/d", older_than=60) == []
+    os.utime(killed / "scan.h5", (old, old))
+    assert vfs.clean("/d", older_than=3600) == []
+    assert vfs.clean("/d", older_than=60, dry_run=True) == [f"/d/{killed.name}"]
+    assert killed.exists()
+    assert vfs.clean("/d", older_than=60) == [f"/d/{killed.name}"]
+    assert sorted(os.listdir(top)) == [linked.name]
+    assert (victim / "keep.txt").read_bytes() == b"not ours"
+
+
 def test_clean_is_refused_where_it_has_nothing_to_do(tmp_path: Path) -> None:
     vfs = VirtualFileSystem(
         {

@@ -270,10 +270,14 @@ class DirectoryRoot(FsspecRoot):
             for raw in entries:
                 name = str(raw["name"]).rstrip("/").rsplit("/", 1)[-1]
                 parsed = parse_internal(name)
-                if parsed is None or raw.get("type") == "directory":
+                if parsed is None:
                     continue
                 kind, tail = parsed
                 sub = f"{directory}/{name}" if directory else name
+                if raw.get("type") == "directory":
+                    if kind == "other" and older_than is not None:
+                        removed += self._clean_private_dir(sub, raw, now, older_than, dry_run)
+                    continue
                 if kind != "other":
                     groups.setdefault(tail, {}).setdefault(kind, []).append(sub)
                 elif older_than is not None and self._idle(sub, raw, now) > older_than:
@@ -308,6 +312,34 @@ class DirectoryRoot(FsspecRoot):
                 except PathEscapeError:
                     continue
                 stack.append(sub)
+
+    def _clean_private_dir(
+        self, sub: str, raw: dict[str, Any], now: float, older_than: float, dry_run: bool
+    ) -> list[str]:
+        """A hidden directory of another form, such as the private one a ``get_file`` killed
+        mid-download leaves: removed once it and every file in it are idle ``older_than``,
+        and only if it holds plain files alone (nothing is followed or walked into)."""
+        if raw.get("islink"):
+            return []
+        entries = [
+            e
+            for e in self.fs.ls(self.fs_path(sub), detail=True)
+            if str(e["name"]).rstrip("/") != self.fs_path(sub).rstrip("/")
+        ]
+        if any(e.get("type") != "file" or e.get("islink") for e in entries):
+            return []
+        files = [f"{sub}/{str(e['name']).rstrip('/').rsplit('/', 1)[-1]}" for e in entries]
+        idle = min(
+            [self._idle(sub, raw, now)]
+            + [self._idle(f, e, now) for f, e in zip(files, entries, strict=True)]
+        )
+        if idle <= older_than:
+            return []
+        if not dry_run:
+            for f in files:
+                self._remove_internal(f)
+            self.rmdir(sub)  # the root's own: sshfs has no sync rmdir
+        return [sub]
 
     def _idle(self, sub: str, raw: dict[str, Any], now: float) -> float:
         """Seconds since the internal file ``sub`` was last modified."""
